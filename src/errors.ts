@@ -1,0 +1,116 @@
+/**
+ * The errors of etcd-concurrency. Every error the library throws on purpose extends
+ * {@link EtcdConcurrencyError}, so `err instanceof EtcdConcurrencyError` separates our verdicts
+ * from bugs. Messages say what happened and what to do; no message or field ever carries a secret.
+ */
+
+/** Base class of every error this library throws on purpose. */
+export class EtcdConcurrencyError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/** The session's lease expired, was revoked by someone else, or could not be renewed in time. */
+export class SessionExpiredError extends EtcdConcurrencyError {
+  readonly leaseId: string;
+  constructor(leaseId: string, detail: string, options?: ErrorOptions) {
+    super(`Session lease ${leaseHex(leaseId)} is lost: ${detail}`, options);
+    this.leaseId = leaseId;
+  }
+}
+
+/** The session was closed (or orphaned) by its owner. */
+export class SessionClosedError extends EtcdConcurrencyError {
+  readonly leaseId: string;
+  constructor(leaseId: string, detail = 'the session was closed') {
+    super(`Session lease ${leaseHex(leaseId)} is closed: ${detail}`);
+    this.leaseId = leaseId;
+  }
+}
+
+/** A hold's key was deleted by someone else while the session still lives. */
+export class HoldLostError extends EtcdConcurrencyError {
+  readonly key: string;
+  constructor(key: string, detail = 'its key was deleted by another client') {
+    super(`Hold on "${key}" is lost: ${detail}. Stop the guarded work; hold.txn() will no longer commit.`);
+    this.key = key;
+  }
+}
+
+/** Who holds a contended key, as reported by {@link LockedError} and friends. */
+export interface HolderInfo {
+  key: string;
+  value: string;
+  createRevision: bigint;
+  leaseId: string;
+}
+
+/** `tryLock()` found the mutex held by another session. */
+export class LockedError extends EtcdConcurrencyError {
+  readonly name_: string;
+  readonly holder: HolderInfo;
+  constructor(kind: string, name: string, holder: HolderInfo) {
+    const who = holder.value === '' ? '' : ` (value "${holder.value}")`;
+    super(
+      `${kind} "${name}" is held by lease ${leaseHex(holder.leaseId)}${who} since revision ${holder.createRevision}; ` +
+        `use lock() to wait for it`,
+    );
+    this.name_ = name;
+    this.holder = holder;
+  }
+}
+
+/** `proclaim()` or `resign()` was called by a candidate that is not the leader. */
+export class NotLeaderError extends EtcdConcurrencyError {}
+
+/** `leader()` found no leader in the election. */
+export class NoLeaderError extends EtcdConcurrencyError {}
+
+/** `tryAcquire()` found no room in the semaphore. */
+export class SemaphoreFullError extends EtcdConcurrencyError {}
+
+/** Participants of one semaphore disagree on its number of permits. */
+export class SemaphoreConfigError extends EtcdConcurrencyError {}
+
+/** More participants than its count tried to enter a DoubleBarrier. */
+export class TooManyParticipantsError extends EtcdConcurrencyError {}
+
+/** etcd could not be reached (connection refused, timed out, or unavailable). */
+export class EtcdUnavailableError extends EtcdConcurrencyError {
+  readonly endpoints: readonly string[];
+  constructor(endpoints: readonly string[], detail: string, options?: ErrorOptions) {
+    super(
+      `Cannot reach etcd at ${endpoints.join(', ') || '(unknown endpoints)'}: ${detail}. ` +
+        `Check that etcd is running and that ETCD_ENDPOINTS / the endpoints option point at it.`,
+      options,
+    );
+    this.endpoints = endpoints;
+  }
+}
+
+/** etcd's authentication or RBAC refused an operation. */
+export class PermissionDeniedError extends EtcdConcurrencyError {
+  readonly key: string | undefined;
+  readonly user: string | undefined;
+  constructor(key: string | undefined, user: string | undefined, detail: string, options?: ErrorOptions) {
+    const on = key === undefined ? '' : ` on "${key}"`;
+    const as = user === undefined ? '' : ` for user "${user}"`;
+    super(`etcd refused the operation${on}${as}: ${detail}`, options);
+    this.key = key;
+    this.user = user;
+  }
+}
+
+/** An argument is out of its domain (empty names, bad TTL, permits < 1, …). */
+export class InvalidArgumentError extends EtcdConcurrencyError {}
+
+/** Go's `%x` of an int64 lease id, given etcd3's decimal string. */
+export function leaseHex(leaseId: string): string {
+  try {
+    return BigInt.asUintN(64, BigInt(leaseId)).toString(16);
+  } catch {
+    return leaseId;
+  }
+}

@@ -1,0 +1,18 @@
+export { createClient, type ClientOptions, type TlsOptions } from './client.js';
+export {
+  EtcdConcurrencyError,
+  SessionExpiredError,
+  SessionClosedError,
+  HoldLostError,
+  LockedError,
+  NotLeaderError,
+  NoLeaderError,
+  SemaphoreFullError,
+  SemaphoreConfigError,
+  TooManyParticipantsError,
+  EtcdUnavailableError,
+  PermissionDeniedError,
+  InvalidArgumentError,
+  type HolderInfo,
+} from './errors.js';
+export { Session, type SessionOptions, type SessionState, type KeepAliveEvent } from './session/session.js';
