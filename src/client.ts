@@ -48,7 +48,9 @@ const clientEndpoints = new WeakMap<Etcd3, readonly string[]>();
 export function createClient(options: ClientOptions = {}): Etcd3 {
   const { endpoints, callTimeoutMs = DEFAULT_CALL_TIMEOUT_MS, tls, auth, ...rest } = options;
   if (!Number.isFinite(callTimeoutMs) || callTimeoutMs <= 0) {
-    throw new InvalidArgumentError(`callTimeoutMs must be a positive number of milliseconds, got ${callTimeoutMs}`);
+    throw new InvalidArgumentError(
+      `callTimeoutMs must be a positive number of milliseconds, got ${callTimeoutMs}`,
+    );
   }
   const hosts = resolveEndpoints(endpoints);
   const credentials = resolveTls(tls ?? tlsFromEnv());
@@ -67,7 +69,10 @@ export function createClient(options: ClientOptions = {}): Etcd3 {
       global: new NoopPolicy(),
       host: () => new NoopPolicy(),
       // etcd3 types this as a backoff but calls .next() on it first, as on a factory.
-      watchBackoff: new ExponentialBackoff({ initialDelay: 50, maxDelay: 1000 }) as unknown as IBackoff<unknown>,
+      watchBackoff: new ExponentialBackoff({
+        initialDelay: 50,
+        maxDelay: 1000,
+      }) as unknown as IBackoff<unknown>,
       ...rest.faultHandling,
     },
     ...(credentials ? { credentials } : {}),
@@ -109,7 +114,8 @@ function authFromEnv(): { username: string; password: string } | undefined {
   const user = process.env.ETCD_USER;
   if (!user) return undefined;
   const colon = user.indexOf(':');
-  if (colon < 0) throw new InvalidArgumentError('ETCD_USER must be "user:password", as etcdctl --user takes it');
+  if (colon < 0)
+    throw new InvalidArgumentError('ETCD_USER must be "user:password", as etcdctl --user takes it');
   return { username: user.slice(0, colon), password: user.slice(colon + 1) };
 }
 

@@ -24,14 +24,24 @@ export function translateError(err: unknown, client: Etcd3, key?: string): Error
   if (err instanceof EtcdConcurrencyError) return err;
   if (!(err instanceof Error)) return new Error(String(err));
   if (err instanceof EtcdPermissionDeniedError) {
-    return new PermissionDeniedError(key, userOf(client), 'permission denied; grant the role access to this prefix', {
-      cause: err,
-    });
+    return new PermissionDeniedError(
+      key,
+      userOf(client),
+      'permission denied; grant the role access to this prefix',
+      {
+        cause: err,
+      },
+    );
   }
   if (err instanceof EtcdAuthenticationFailedError) {
-    return new PermissionDeniedError(undefined, userOf(client), 'authentication failed: wrong user name or password', {
-      cause: err,
-    });
+    return new PermissionDeniedError(
+      undefined,
+      userOf(client),
+      'authentication failed: wrong user name or password',
+      {
+        cause: err,
+      },
+    );
   }
   if (err instanceof ClientClosedError) {
     return new InvalidArgumentError('The etcd client was closed; create a new client', { cause: err });

@@ -4,6 +4,7 @@ import { Namespace } from 'etcd3';
 import { type Observable, ReplaySubject, Subject } from 'rxjs';
 import { translateError } from '../core/etcd-errors.js';
 import { InvalidArgumentError, SessionClosedError, SessionExpiredError, leaseHex } from '../errors.js';
+import { onClientClose } from '../core/client-hooks.js';
 import { KeepAliveHub, normalizeId } from './keepalive-hub.js';
 
 /** The life of a session: see {@link Session.state$}. */
@@ -73,6 +74,7 @@ export class Session implements AsyncDisposable {
   private renewTimer: NodeJS.Timeout | undefined;
   private deadlineTimer: NodeJS.Timeout | undefined;
   private unregister: (() => void) | undefined;
+  private unhookClose: (() => void) | undefined;
   private resolveDone!: () => void;
   private closing: Promise<void> | undefined;
 
@@ -95,6 +97,9 @@ export class Session implements AsyncDisposable {
         this.inFlight.length = 0;
         this.setState('suspended');
       },
+    });
+    this.unhookClose = onClientClose(client, () => {
+      this.orphan();
     });
     this.renewTimer = setInterval(() => {
       this.tick();
@@ -121,8 +126,10 @@ export class Session implements AsyncDisposable {
     let remainingMs: number;
     try {
       if (leaseId === undefined) {
-        const res = await raceSignal(client.leaseClient.leaseGrant({ TTL: String(ttl), ID: '0' }), signal, (r) =>
-          client.leaseClient.leaseRevoke({ ID: r.ID }).catch(() => undefined),
+        const res = await raceSignal(
+          client.leaseClient.leaseGrant({ TTL: String(ttl), ID: '0' }),
+          signal,
+          (r) => client.leaseClient.leaseRevoke({ ID: r.ID }).catch(() => undefined),
         );
         if (res.error) throw new InvalidArgumentError(`etcd refused the lease grant: ${res.error}`);
         id = normalizeId(res.ID);
@@ -195,7 +202,10 @@ export class Session implements AsyncDisposable {
    * after its TTL, unless another process attaches to it with `Session.create(client, { leaseId })`.
    */
   orphan(): void {
-    this.end('closed', new SessionClosedError(this.leaseId, 'the session was orphaned; its lease expires by itself'));
+    this.end(
+      'closed',
+      new SessionClosedError(this.leaseId, 'the session was orphaned; its lease expires by itself'),
+    );
   }
 
   /** `await using` support: {@link close}. */
@@ -212,10 +222,32 @@ export class Session implements AsyncDisposable {
     this.end('lost', new SessionExpiredError(this.leaseId, detail));
   }
 
+  /**
+   * Asks etcd whether the lease still exists, and ends the session as lost if it does not.
+   * Used when a key on the lease vanished, to tell "the lease ended" from "someone deleted it".
+   * Resolves true if the lease is alive or the answer did not come within `timeoutMs`.
+   * @internal
+   */
+  async confirmLease(timeoutMs = 500): Promise<boolean> {
+    if (!this.isActive) return false;
+    try {
+      const res = await this.client.leaseClient.leaseTimeToLive(
+        { ID: this.leaseId, keys: false },
+        { deadline: new Date(Date.now() + timeoutMs) },
+      );
+      if (Number(res.TTL) > 0) return true;
+      this.reportLeaseGone();
+      return false;
+    } catch {
+      return this.isActive;
+    }
+  }
+
   private tick(): void {
     if (!this.isActive) return;
     const oldest = this.inFlight[0];
-    if (oldest !== undefined && performance.now() - oldest > this.renewEveryMs * 1.5) this.setState('suspended');
+    if (oldest !== undefined && performance.now() - oldest > this.renewEveryMs * 1.5)
+      this.setState('suspended');
     if (KeepAliveHub.of(this.client).renew(this.leaseId)) this.inFlight.push(performance.now());
     else this.setState('suspended');
   }
@@ -274,6 +306,7 @@ export class Session implements AsyncDisposable {
     clearTimeout(this.deadlineTimer);
     this.unregister?.();
     this.unregister = undefined;
+    this.unhookClose?.();
     this.current = final;
     this.abort.abort(reason);
     this.state.next(final);
@@ -295,7 +328,7 @@ function validateTtl(ttl: number): void {
 function parseLeaseId(leaseId: string): string {
   if (typeof leaseId !== 'string' || !/^\d{1,20}$/.test(leaseId) || BigInt(leaseId) === 0n) {
     throw new InvalidArgumentError(
-      `leaseId must be a lease id in decimal as etcd3 gives it (for example "7587862612937475091"), got ${String(leaseId)}`,
+      `leaseId must be a lease id in decimal as etcd3 gives it (for example "7587862612937475091"), got ${JSON.stringify(leaseId)}`,
     );
   }
   return normalizeId(leaseId);

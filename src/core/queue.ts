@@ -1,0 +1,188 @@
+import { HoldLostError } from '../errors.js';
+import type { Session } from '../session/session.js';
+import { PrefixMirror } from './mirror.js';
+import { createOrGet, deleteIfCreated } from './txn.js';
+import type { KeyValue } from './watch.js';
+
+/** Whether a contender may proceed, given every key ahead of it (oldest first) and its own key. */
+export type ReadyPredicate = (ahead: readonly KeyValue[], self: KeyValue) => boolean;
+
+export interface EnqueueRequest {
+  session: Session;
+  /** The prefix whose keys form the queue (keys ahead are looked up under it). */
+  prefix: string;
+  /** Own key, under `prefix`. */
+  key: string;
+  value: string | Buffer;
+  isReady: ReadyPredicate;
+  signal?: AbortSignal | undefined;
+}
+
+/** A place at the front of a queue: the caller now holds what it waited for. */
+export interface Ticket {
+  key: string;
+  kv: KeyValue;
+  /** The queue's mirror; the ticket owns one reference, handed on to the hold built from it. */
+  mirror: PrefixMirror;
+  /** True if this enqueue created the key (false: the session's key already existed). */
+  created: boolean;
+}
+
+/** The outcome of {@link tryEnqueue} when the queue is not ready for us. */
+export interface Blocked {
+  /** The keys ahead, oldest first (the first is the holder of a mutex). */
+  ahead: KeyValue[];
+}
+
+/**
+ * The revision-ordered queue every waiting primitive is built on:
+ * 1. one transaction creates the own key on the session's lease (or finds it);
+ * 2. the prefix's mirror catches up with that revision, so every key ahead is known;
+ * 3. the wait ends when `isReady` holds, re-checked only when a key ahead is deleted.
+ * No polling, no timers. An abort, the session's end or the own key's deletion ends the wait;
+ * on abort the own key is deleted (guarded by its create revision) before the promise rejects.
+ */
+export async function enqueue(req: EnqueueRequest): Promise<Ticket> {
+  const { session, signal } = req;
+  const joined = await join(req);
+  const { mirror, own } = joined;
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const cleanup: (() => void)[] = [];
+      const finish = (err?: unknown) => {
+        for (const fn of cleanup) fn();
+        if (err === undefined) resolve();
+        else reject(err);
+      };
+      const stop = () => {
+        finish((signal?.aborted ? signal.reason : session.signal.reason) as Error);
+      };
+      for (const s of [signal, session.signal]) {
+        if (!s) continue;
+        s.addEventListener('abort', stop, { once: true });
+        cleanup.push(() => {
+          s.removeEventListener('abort', stop);
+        });
+      }
+      cleanup.push(
+        mirror.onDeleted(req.key, (createRevision) => {
+          if (createRevision !== own.kv.createRevision) return;
+          void keyGone(session, req.key, 'while waiting').then(finish);
+        }),
+      );
+      cleanup.push(mirror.onFailure(finish));
+      if (signal?.aborted || !session.isActive) {
+        stop();
+        return;
+      }
+      const remove = mirror.addWaiter({
+        rev: own.kv.createRevision,
+        key: req.key,
+        isReady: req.isReady,
+        ready: () => {
+          finish();
+        },
+      });
+      if (remove === false) void keyGone(session, req.key, 'before the wait began').then(finish);
+      else cleanup.push(remove);
+    });
+  } catch (err) {
+    await abandon(joined, req);
+    throw err;
+  }
+  return { key: req.key, kv: own.kv, mirror, created: own.created };
+}
+
+/**
+ * Like {@link enqueue} but never waits: if the queue is not ready, removes the own key (only if
+ * this call created it, so a session's key that another call is waiting with survives) and
+ * reports what is ahead.
+ */
+export async function tryEnqueue(req: EnqueueRequest): Promise<Ticket | Blocked> {
+  const joined = await join(req);
+  const { mirror, own } = joined;
+  const self = mirror.get(req.key);
+  if (!self || self.createRevision !== own.kv.createRevision) {
+    await abandon(joined, req);
+    throw await keyGone(req.session, req.key, 'before it could be checked');
+  }
+  const ahead = mirror.ahead(own.kv.createRevision);
+  if (req.isReady(ahead, self)) return { key: req.key, kv: own.kv, mirror, created: own.created };
+  await abandon(joined, req);
+  return { ahead };
+}
+
+interface Joined {
+  mirror: PrefixMirror;
+  own: { kv: KeyValue; created: boolean };
+}
+
+/** Steps 1 and 2: own key created or found, and the mirror has applied everything up to it. */
+async function join(req: EnqueueRequest): Promise<Joined> {
+  const { session, signal } = req;
+  signal?.throwIfAborted();
+  session.throwIfEnded();
+  const mirror = PrefixMirror.acquire(session.client, req.prefix);
+  let own: Joined['own'] | undefined;
+  try {
+    await untilAborted(mirror.ready(), signal, session.signal);
+    own = await createOrGet(session, req.key, req.value);
+    await untilAborted(mirror.caughtUp(own.kv.createRevision), signal, session.signal);
+    return { mirror, own };
+  } catch (err) {
+    if (own) await abandon({ mirror, own }, req);
+    else mirror.release();
+    throw err;
+  }
+}
+
+/** Gives up a place in the queue: deletes the own key if this call made it, releases the mirror. */
+async function abandon({ mirror, own }: Joined, req: EnqueueRequest): Promise<void> {
+  try {
+    if (own.created && req.session.isActive) {
+      await deleteIfCreated(req.session.client, req.key, own.kv.createRevision).catch(() => undefined);
+    }
+  } finally {
+    mirror.release();
+  }
+}
+
+/** Why an own key vanished: the session's end if its lease is gone, else someone deleted it. */
+export async function keyGone(session: Session, key: string, when: string): Promise<Error> {
+  if (await session.confirmLease()) {
+    return new HoldLostError(key, `its key was deleted ${when} by another client`);
+  }
+  return session.signal.reason as Error;
+}
+
+/** `promise`, unless one of the signals aborts first (then its reason). */
+export function untilAborted<T>(promise: Promise<T>, ...signals: (AbortSignal | undefined)[]): Promise<T> {
+  const live = signals.filter((s): s is AbortSignal => s !== undefined);
+  if (live.length === 0) return promise;
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = function (this: AbortSignal) {
+      done();
+      reject(this.reason as Error);
+    };
+    const done = () => {
+      for (const s of live) s.removeEventListener('abort', onAbort);
+    };
+    for (const s of live) {
+      if (s.aborted) {
+        reject(s.reason as Error);
+        return;
+      }
+      s.addEventListener('abort', onAbort, { once: true });
+    }
+    promise.then(
+      (v) => {
+        done();
+        resolve(v);
+      },
+      (err: unknown) => {
+        done();
+        reject(err);
+      },
+    );
+  });
+}

@@ -1,0 +1,93 @@
+import type { Etcd3, ITxnResponse } from 'etcd3';
+import { EtcdLeaseInvalidError } from 'etcd3';
+import pRetry from 'p-retry';
+import type { Session } from '../session/session.js';
+import { isTransientError, translateError } from './etcd-errors.js';
+import { type KeyValue, toKeyValue } from './watch.js';
+
+/** Retries an idempotent call on connection trouble, briefly (the client's deadline bounds each try). */
+export function retryIdempotent<T>(fn: () => Promise<T>, signal?: AbortSignal): Promise<T> {
+  return pRetry(fn, {
+    retries: 3,
+    minTimeout: 50,
+    maxTimeout: 500,
+    shouldRetry: ({ error }) => isTransientError(error),
+    ...(signal ? { signal } : {}),
+  });
+}
+
+/** What {@link createOrGet} found. */
+export interface OwnKey {
+  kv: KeyValue;
+  /** True if this call created the key; false if it already existed. */
+  created: boolean;
+}
+
+/**
+ * In one transaction: creates `key` with `value` on the session's lease unless it exists, else reads
+ * it. Retrying after an ambiguous failure is safe: the retry finds the key the first try made.
+ * A dead lease ends the session at once and throws its error.
+ */
+export async function createOrGet(session: Session, key: string, value: string | Buffer): Promise<OwnKey> {
+  const client = session.client;
+  const k = Buffer.from(key);
+  let res: ITxnResponse;
+  try {
+    res = await retryIdempotent(() =>
+      client.kv.txn({
+        compare: [{ key: k, target: 'Create', result: 'Equal', create_revision: 0 }],
+        success: [{ request_put: { key: k, value: Buffer.from(value), lease: session.leaseId } }],
+        failure: [{ request_range: { key: k } }],
+      }),
+    );
+  } catch (err) {
+    if (err instanceof EtcdLeaseInvalidError) {
+      session.reportLeaseGone();
+      session.throwIfEnded();
+    }
+    throw translateError(err, client, key);
+  }
+  const revision = BigInt(res.header.revision);
+  if (res.succeeded) {
+    return {
+      created: true,
+      kv: {
+        key,
+        value: Buffer.from(value),
+        createRevision: revision,
+        modRevision: revision,
+        leaseId: session.leaseId,
+      },
+    };
+  }
+  const existing = res.responses[0]?.response_range.kvs[0];
+  if (!existing) throw new Error(`etcd returned no key for "${key}" from the else branch of its transaction`);
+  return { created: false, kv: toKeyValue(existing) };
+}
+
+/**
+ * Deletes `key` only while its create revision is still `rev`, so a late or retried delete never
+ * removes a newer key of the same name. Returns whether it deleted.
+ */
+export async function deleteIfCreated(
+  client: Etcd3,
+  key: string,
+  rev: bigint,
+  signal?: AbortSignal,
+): Promise<boolean> {
+  const k = Buffer.from(key);
+  try {
+    const res = await retryIdempotent(
+      () =>
+        client.kv.txn({
+          compare: [{ key: k, target: 'Create', result: 'Equal', create_revision: rev.toString() }],
+          success: [{ request_delete_range: { key: k } }],
+          failure: [],
+        }),
+      signal,
+    );
+    return res.succeeded;
+  } catch (err) {
+    throw translateError(err, client, key);
+  }
+}

@@ -1,0 +1,340 @@
+import type { Etcd3, IDuplexStream, IKeyValue, IWatchRequest, IWatchResponse } from 'etcd3';
+import { Observable } from 'rxjs';
+import { onClientClose } from './client-hooks.js';
+import { prefixRangeEnd } from './keys.js';
+
+/** One key-value as a watch event or a read reports it. */
+export interface KeyValue {
+  key: string;
+  value: Buffer;
+  createRevision: bigint;
+  modRevision: bigint;
+  /** Lease id, decimal; '0' when the key has no lease. */
+  leaseId: string;
+}
+
+/** A change of one key. Deletes carry the key and `modRevision` (the delete's revision) only. */
+export interface WatchEvent {
+  type: 'put' | 'delete';
+  kv: KeyValue;
+}
+
+/** Events of one watch response, all at revisions ≤ `revision`, in revision order. */
+export interface WatchBatch {
+  revision: bigint;
+  events: WatchEvent[];
+}
+
+/** What to watch: one key, or every key under a prefix. */
+export type WatchTarget = { key: string } | { prefix: string };
+
+export interface WatchOptions {
+  /** First revision to report (inclusive). Omit to watch from now on: the watch is then synced at once. */
+  startRevision?: bigint;
+  /** Report only these event types. */
+  only?: 'put' | 'delete';
+  /** Called with etcd's header revision once the watch is established (from now on: events follow it). */
+  onCreated?: (revision: bigint) => void;
+}
+
+/** The watch's start revision was compacted: re-read the state, then watch again from the read. */
+export class WatchCompactedError extends Error {
+  constructor(readonly compactRevision: bigint) {
+    super(
+      `watch start revision was compacted (compact revision ${compactRevision}); re-read and watch again`,
+    );
+    this.name = 'WatchCompactedError';
+  }
+}
+
+/**
+ * An etcd watch as an Observable of event batches. Subscribing creates the watcher, unsubscribing
+ * cancels it. All watches of a client share one gRPC stream; when it breaks, each watch resumes
+ * from the revision after the last event it delivered, so no event is lost or repeated.
+ * A compacted start revision errors with {@link WatchCompactedError}.
+ */
+export function watch(
+  client: Etcd3,
+  target: WatchTarget,
+  options: WatchOptions = {},
+): Observable<WatchBatch> {
+  return new Observable<WatchBatch>((subscriber) => {
+    const key = 'key' in target ? Buffer.from(target.key) : Buffer.from(target.prefix);
+    const entry: WatchEntry = {
+      request: {
+        key,
+        ...('prefix' in target ? { range_end: prefixRangeEnd(target.prefix) } : {}),
+        ...(options.only ? { filters: [options.only === 'put' ? 'Nodelete' : 'Noput'] } : {}),
+        progress_notify: false,
+      },
+      nextRevision: options.startRevision,
+      id: undefined,
+      onBatch: (batch) => {
+        subscriber.next(batch);
+      },
+      onError: (err) => {
+        subscriber.error(err);
+      },
+      onCreated: options.onCreated,
+    };
+    const hub = WatchHub.of(client);
+    hub.add(entry);
+    return () => {
+      hub.remove(entry);
+    };
+  });
+}
+
+interface WatchEntry {
+  request: NonNullable<IWatchRequest['create_request']>;
+  /** Where to (re)start: undefined until the first creation answers when watching from now on. */
+  nextRevision: bigint | undefined;
+  id: string | undefined;
+  onBatch(batch: WatchBatch): void;
+  onError(err: Error): void;
+  onCreated: ((revision: bigint) => void) | undefined;
+}
+
+const hubs = new WeakMap<Etcd3, WatchHub>();
+
+/**
+ * The one watch stream of a client. etcd answers watch creations in order but gives no way to
+ * match a reply to its request on 3.4, so creations go one at a time.
+ */
+class WatchHub {
+  private stream: IDuplexStream<IWatchRequest, IWatchResponse> | undefined;
+  private connecting = false;
+  private reconnectTimer: NodeJS.Timeout | undefined;
+  private failures = 0;
+  private closed = false;
+  private readonly active = new Map<string, WatchEntry>();
+  private readonly toCreate: WatchEntry[] = [];
+  private creating: WatchEntry | undefined;
+
+  private constructor(private readonly client: Etcd3) {
+    onClientClose(client, () => {
+      this.shutdown(new Error('the etcd client was closed'));
+    });
+  }
+
+  static of(client: Etcd3): WatchHub {
+    let hub = hubs.get(client);
+    if (!hub) {
+      hub = new WatchHub(client);
+      hubs.set(client, hub);
+    }
+    return hub;
+  }
+
+  add(entry: WatchEntry): void {
+    if (this.closed) {
+      entry.onError(new Error('the etcd client was closed'));
+      return;
+    }
+    this.toCreate.push(entry);
+    this.pump();
+  }
+
+  remove(entry: WatchEntry): void {
+    const queued = this.toCreate.indexOf(entry);
+    if (queued >= 0) this.toCreate.splice(queued, 1);
+    if (entry.id !== undefined) {
+      this.active.delete(entry.id);
+      this.stream?.write({ cancel_request: { watch_id: entry.id } });
+      entry.id = undefined;
+    }
+    // `creating` stays: its reply still has to be consumed in order; it is cancelled when it comes.
+    if (this.creating === entry)
+      this.creating = { ...entry, onBatch: noop, onError: noop, onCreated: undefined };
+    this.closeIfIdle();
+  }
+
+  private pump(): void {
+    if (this.closed) return;
+    if (!this.stream) {
+      this.connect();
+      return;
+    }
+    if (this.creating) return;
+    const next = this.toCreate.shift();
+    if (!next) return;
+    this.creating = next;
+    const start = next.nextRevision;
+    this.stream.write({
+      create_request: {
+        ...next.request,
+        ...(start === undefined ? {} : { start_revision: start.toString() }),
+      },
+    });
+  }
+
+  private connect(): void {
+    if (this.connecting || this.reconnectTimer || this.closed) return;
+    this.connecting = true;
+    this.client.watchClient.watch().then(
+      (stream) => {
+        this.connecting = false;
+        if (this.closed || this.idle()) {
+          stream.on('error', noop);
+          stream.cancel();
+          return;
+        }
+        this.attach(stream);
+      },
+      (err: unknown) => {
+        this.connecting = false;
+        this.broken(err as Error);
+      },
+    );
+  }
+
+  private attach(stream: IDuplexStream<IWatchRequest, IWatchResponse>): void {
+    this.stream = stream;
+    let ended = false;
+    const end = (err: Error) => {
+      if (ended) return;
+      ended = true;
+      if (this.stream === stream) {
+        this.stream = undefined;
+        this.broken(err);
+      }
+    };
+    stream.on('data', (res) => {
+      this.failures = 0;
+      this.handle(res);
+    });
+    stream.on('error', end);
+    stream.on('end', () => {
+      end(new Error('the watch stream ended'));
+    });
+    this.pump();
+  }
+
+  private handle(res: IWatchResponse): void {
+    const revision = BigInt(res.header.revision);
+    if (res.created) {
+      const entry = this.creating;
+      this.creating = undefined;
+      if (entry) this.created(entry, res, revision);
+      this.pump();
+      return;
+    }
+    const entry = this.active.get(res.watch_id);
+    if (!entry) return;
+    if (res.canceled) {
+      this.active.delete(res.watch_id);
+      entry.id = undefined;
+      entry.onError(cancelError(res));
+      return;
+    }
+    if (res.events.length === 0) return;
+    const events: WatchEvent[] = [];
+    for (const ev of res.events) {
+      const kv = toKeyValue(ev.kv);
+      // After a resume, etcd may repeat what was already delivered: never report an event twice.
+      if (entry.nextRevision !== undefined && kv.modRevision < entry.nextRevision) continue;
+      events.push({ type: ev.type === 'Delete' ? 'delete' : 'put', kv });
+    }
+    const last = events.at(-1);
+    if (!last) return;
+    entry.nextRevision = last.kv.modRevision + 1n;
+    entry.onBatch({ revision, events });
+  }
+
+  private created(entry: WatchEntry, res: IWatchResponse, revision: bigint): void {
+    if (res.canceled) {
+      entry.onError(cancelError(res));
+      return;
+    }
+    if (!this.isWanted(entry)) {
+      this.stream?.write({ cancel_request: { watch_id: res.watch_id } });
+      return;
+    }
+    entry.id = res.watch_id;
+    this.active.set(res.watch_id, entry);
+    entry.nextRevision ??= revision + 1n;
+    entry.onCreated?.(revision);
+  }
+
+  /** A removed entry that was mid-creation was replaced by a stand-in with no-op callbacks. */
+  private isWanted(entry: WatchEntry): boolean {
+    return entry.onBatch !== noop;
+  }
+
+  private broken(err: Error): void {
+    if (this.closed) return;
+    // Every established watch goes back to the creation queue, in its original order, to resume
+    // from the revision after its last delivered event.
+    const resumed = [...this.active.values()];
+    this.active.clear();
+    for (const e of resumed) e.id = undefined;
+    if (this.creating && this.isWanted(this.creating)) resumed.push(this.creating);
+    this.creating = undefined;
+    this.toCreate.unshift(...resumed);
+    if (this.idle()) return;
+    if (err.name === 'ClientClosedError') {
+      this.shutdown(err);
+      return;
+    }
+    const delay = Math.min(1000, 25 * 2 ** Math.min(this.failures++, 6));
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = undefined;
+      this.pump();
+    }, delay);
+  }
+
+  private idle(): boolean {
+    return this.active.size === 0 && this.toCreate.length === 0 && this.creating === undefined;
+  }
+
+  private closeIfIdle(): void {
+    if (!this.idle()) return;
+    clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = undefined;
+    const stream = this.stream;
+    this.stream = undefined;
+    if (stream) {
+      stream.on('error', noop);
+      stream.cancel();
+    }
+  }
+
+  private shutdown(err: Error): void {
+    if (this.closed) return;
+    this.closed = true;
+    const all = [...this.active.values(), ...this.toCreate];
+    if (this.creating && this.isWanted(this.creating)) all.push(this.creating);
+    this.active.clear();
+    this.toCreate.length = 0;
+    this.creating = undefined;
+    clearTimeout(this.reconnectTimer);
+    const stream = this.stream;
+    this.stream = undefined;
+    if (stream) {
+      stream.on('error', noop);
+      stream.cancel();
+    }
+    for (const e of all) e.onError(err);
+  }
+}
+
+function cancelError(res: IWatchResponse): Error {
+  const compact = BigInt(res.compact_revision || '0');
+  if (compact > 0n) return new WatchCompactedError(compact);
+  return new Error(`etcd cancelled the watch${res.cancel_reason ? `: ${res.cancel_reason}` : ''}`);
+}
+
+/** Converts etcd3's raw key-value (int64 as decimal strings) to ours. */
+export function toKeyValue(kv: IKeyValue): KeyValue {
+  return {
+    key: kv.key.toString(),
+    value: kv.value,
+    createRevision: BigInt(kv.create_revision || '0'),
+    modRevision: BigInt(kv.mod_revision || '0'),
+    leaseId: kv.lease || '0',
+  };
+}
+
+function noop(): void {
+  /* nothing */
+}
