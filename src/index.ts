@@ -16,3 +16,5 @@ export {
   type HolderInfo,
 } from './errors.js';
 export { Session, type SessionOptions, type SessionState, type KeepAliveEvent } from './session/session.js';
+export { Hold } from './hold.js';
+export { Mutex, type MutexOptions, type LockOptions } from './mutex/mutex.js';

@@ -49,7 +49,7 @@ export async function enqueue(req: EnqueueRequest): Promise<Ticket> {
   try {
     await new Promise<void>((resolve, reject) => {
       const cleanup: (() => void)[] = [];
-      const finish = (err?: unknown) => {
+      const finish = (err?: Error) => {
         for (const fn of cleanup) fn();
         if (err === undefined) resolve();
         else reject(err);
@@ -181,7 +181,7 @@ export function untilAborted<T>(promise: Promise<T>, ...signals: (AbortSignal | 
       },
       (err: unknown) => {
         done();
-        reject(err);
+        reject(err instanceof Error ? err : new Error(String(err)));
       },
     );
   });
