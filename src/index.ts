@@ -18,3 +18,4 @@ export {
 export { Session, type SessionOptions, type SessionState, type KeepAliveEvent } from './session/session.js';
 export { Hold } from './hold.js';
 export { Mutex, type MutexOptions, type LockOptions } from './mutex/mutex.js';
+export { RWMutex } from './mutex/rwmutex.js';

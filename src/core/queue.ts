@@ -1,7 +1,7 @@
 import { HoldLostError } from '../errors.js';
 import type { Session } from '../session/session.js';
 import { PrefixMirror } from './mirror.js';
-import { createOrGet, deleteIfCreated } from './txn.js';
+import { createOrGet, deleteIfCreated, type OwnKey } from './txn.js';
 import type { KeyValue } from './watch.js';
 
 /** Whether a contender may proceed, given every key ahead of it (oldest first) and its own key. */
@@ -11,8 +11,11 @@ export interface EnqueueRequest {
   session: Session;
   /** The prefix whose keys form the queue (keys ahead are looked up under it). */
   prefix: string;
-  /** Own key, under `prefix`. */
-  key: string;
+  /**
+   * Own key, under `prefix`: a fixed key (a session's key, found again if it exists) or a maker
+   * of unique keys (called again if the key it made belongs to another lease).
+   */
+  key: string | (() => string);
   value: string | Buffer;
   isReady: ReadyPredicate;
   signal?: AbortSignal | undefined;
@@ -46,6 +49,7 @@ export async function enqueue(req: EnqueueRequest): Promise<Ticket> {
   const { session, signal } = req;
   const joined = await join(req);
   const { mirror, own } = joined;
+  const key = own.kv.key;
   try {
     await new Promise<void>((resolve, reject) => {
       const cleanup: (() => void)[] = [];
@@ -65,9 +69,9 @@ export async function enqueue(req: EnqueueRequest): Promise<Ticket> {
         });
       }
       cleanup.push(
-        mirror.onDeleted(req.key, (createRevision) => {
+        mirror.onDeleted(key, (createRevision) => {
           if (createRevision !== own.kv.createRevision) return;
-          void keyGone(session, req.key, 'while waiting').then(finish);
+          void keyGone(session, key, 'while waiting').then(finish);
         }),
       );
       cleanup.push(mirror.onFailure(finish));
@@ -77,20 +81,20 @@ export async function enqueue(req: EnqueueRequest): Promise<Ticket> {
       }
       const remove = mirror.addWaiter({
         rev: own.kv.createRevision,
-        key: req.key,
+        key,
         isReady: req.isReady,
         ready: () => {
           finish();
         },
       });
-      if (remove === false) void keyGone(session, req.key, 'before the wait began').then(finish);
+      if (remove === false) void keyGone(session, key, 'before the wait began').then(finish);
       else cleanup.push(remove);
     });
   } catch (err) {
     await abandon(joined, req);
     throw err;
   }
-  return { key: req.key, kv: own.kv, mirror, created: own.created };
+  return { key, kv: own.kv, mirror, created: own.created };
 }
 
 /**
@@ -101,13 +105,14 @@ export async function enqueue(req: EnqueueRequest): Promise<Ticket> {
 export async function tryEnqueue(req: EnqueueRequest): Promise<Ticket | Blocked> {
   const joined = await join(req);
   const { mirror, own } = joined;
-  const self = mirror.get(req.key);
+  const key = own.kv.key;
+  const self = mirror.get(key);
   if (!self || self.createRevision !== own.kv.createRevision) {
     await abandon(joined, req);
-    throw await keyGone(req.session, req.key, 'before it could be checked');
+    throw await keyGone(req.session, key, 'before it could be checked');
   }
   const ahead = mirror.ahead(own.kv.createRevision);
-  if (req.isReady(ahead, self)) return { key: req.key, kv: own.kv, mirror, created: own.created };
+  if (req.isReady(ahead, self)) return { key, kv: own.kv, mirror, created: own.created };
   await abandon(joined, req);
   return { ahead };
 }
@@ -126,7 +131,7 @@ async function join(req: EnqueueRequest): Promise<Joined> {
   let own: Joined['own'] | undefined;
   try {
     await untilAborted(mirror.ready(), signal, session.signal);
-    own = await createOrGet(session, req.key, req.value);
+    own = await createOwnKey(req);
     await untilAborted(mirror.caughtUp(own.kv.createRevision), signal, session.signal);
     return { mirror, own };
   } catch (err) {
@@ -140,10 +145,26 @@ async function join(req: EnqueueRequest): Promise<Joined> {
 async function abandon({ mirror, own }: Joined, req: EnqueueRequest): Promise<void> {
   try {
     if (own.created && req.session.isActive) {
-      await deleteIfCreated(req.session.client, req.key, own.kv.createRevision).catch(() => undefined);
+      await deleteIfCreated(req.session.client, own.kv.key, own.kv.createRevision).catch(() => undefined);
     }
   } finally {
     mirror.release();
+  }
+}
+
+/**
+ * Creates the own key, or finds this session's existing one. A key found on another lease is
+ * never taken for ours: a unique-key maker is asked again (a collision of two processes in one
+ * nanosecond slot); a fixed key on a foreign lease means two sessions share an identity.
+ */
+async function createOwnKey(req: EnqueueRequest): Promise<OwnKey> {
+  for (let attempt = 0; ; attempt++) {
+    const key = typeof req.key === 'string' ? req.key : req.key();
+    const own = await createOrGet(req.session, key, req.value);
+    if (own.created || own.kv.leaseId === req.session.leaseId) return own;
+    if (typeof req.key === 'string' || attempt >= 5) {
+      throw new Error(`key "${key}" exists on lease ${own.kv.leaseId}, not on this session's lease`);
+    }
   }
 }
 
