@@ -33,7 +33,10 @@ export interface WatchOptions {
   startRevision?: bigint;
   /** Report only these event types. */
   only?: 'put' | 'delete';
-  /** Called with etcd's header revision once the watch is established (from now on: events follow it). */
+  /**
+   * Called once, with etcd's header revision, when the watch is first established (watching from
+   * now on, every later event is above it). Not called again when the watch resumes.
+   */
   onCreated?: (revision: bigint) => void;
 }
 
@@ -253,7 +256,9 @@ class WatchHub {
     entry.id = res.watch_id;
     this.active.set(res.watch_id, entry);
     entry.nextRevision ??= revision + 1n;
-    entry.onCreated?.(revision);
+    const onCreated = entry.onCreated;
+    entry.onCreated = undefined;
+    onCreated?.(revision);
   }
 
   /** A removed entry that was mid-creation was replaced by a stand-in with no-op callbacks. */

@@ -204,7 +204,14 @@ describe('Mutex', () => {
     await new Promise((resolve) => hold.signal.addEventListener('abort', resolve, { once: true }));
     expect(hold.signal.reason).toBeInstanceOf(HoldLostError);
     expect(session.isActive).toBe(true);
-    expect((await hold.txn().then(client.put(`${name}-x`).value('1')).commit()).succeeded).toBe(false);
+    expect(
+      (
+        await hold
+          .txn()
+          .then(client.put(`${name}-x`).value('1'))
+          .commit()
+      ).succeeded,
+    ).toBe(false);
   });
 
   it('never lets a stale release delete a newer hold of the same session', async () => {
@@ -298,7 +305,10 @@ describe('Mutex', () => {
           await mutex.withLock(async (_signal, hold) => {
             if (++inside > 1) overlap++;
             const current = Number(await client.get(counter).string());
-            const res = await hold.txn().then(client.put(counter).value(String(current + 1))).commit();
+            const res = await hold
+              .txn()
+              .then(client.put(counter).value(String(current + 1)))
+              .commit();
             if (!res.succeeded) failedGuards++;
             inside--;
           });
