@@ -1,4 +1,11 @@
-import type { Etcd3, IDuplexStream, IKeyValue, IWatchRequest, IWatchResponse } from 'etcd3';
+import {
+  ClientClosedError,
+  type Etcd3,
+  type IDuplexStream,
+  type IKeyValue,
+  type IWatchRequest,
+  type IWatchResponse,
+} from 'etcd3';
 import { Observable } from 'rxjs';
 import { onClientClose } from './client-hooks.js';
 import { prefixRangeEnd } from './keys.js';
@@ -277,7 +284,7 @@ class WatchHub {
     this.creating = undefined;
     this.toCreate.unshift(...resumed);
     if (this.idle()) return;
-    if (err.name === 'ClientClosedError') {
+    if (err instanceof ClientClosedError) {
       this.shutdown(err);
       return;
     }

@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import type { Etcd3 } from 'etcd3';
-import { Namespace } from 'etcd3';
+import { EtcdLeaseInvalidError, Namespace } from 'etcd3';
 import { type Observable, ReplaySubject, Subject } from 'rxjs';
 import { translateError } from '../core/etcd-errors.js';
 import { InvalidArgumentError, SessionClosedError, SessionExpiredError, leaseHex } from '../errors.js';
@@ -190,7 +190,7 @@ export class Session implements AsyncDisposable {
       try {
         await this.client.leaseClient.leaseRevoke({ ID: this.leaseId });
       } catch (err) {
-        if ((err as Error).name === 'EtcdLeaseInvalidError') return; // already gone
+        if (err instanceof EtcdLeaseInvalidError) return; // already gone
         throw translateError(err, this.client);
       }
     })();
