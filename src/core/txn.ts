@@ -5,15 +5,24 @@ import type { Session } from '../session/session.js';
 import { isTransientError, translateError } from './etcd-errors.js';
 import { type KeyValue, toKeyValue } from './watch.js';
 
-/** Retries an idempotent call on connection trouble, briefly (the client's deadline bounds each try). */
-export function retryIdempotent<T>(fn: () => Promise<T>, signal?: AbortSignal): Promise<T> {
-  return pRetry(fn, {
-    retries: 3,
-    minTimeout: 50,
-    maxTimeout: 500,
-    shouldRetry: ({ error }) => isTransientError(error),
-    ...(signal ? { signal } : {}),
-  });
+/**
+ * Retries an idempotent call on connection trouble, briefly (the client's deadline bounds each
+ * try). The first try runs bare: this is the hot path of every lock and release, and p-retry's
+ * bookkeeping is only worth paying once something failed.
+ */
+export async function retryIdempotent<T>(fn: () => Promise<T>, signal?: AbortSignal): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    if (!isTransientError(err) || signal?.aborted) throw err;
+    return pRetry(fn, {
+      retries: 2,
+      minTimeout: 50,
+      maxTimeout: 500,
+      shouldRetry: ({ error }) => isTransientError(error),
+      ...(signal ? { signal } : {}),
+    });
+  }
 }
 
 /** What {@link createOrGet} found. */
