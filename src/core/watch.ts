@@ -227,6 +227,7 @@ class WatchHub {
       this.creating = undefined;
       if (entry) this.created(entry, res, revision);
       this.pump();
+      this.closeIfIdle();
       return;
     }
     const entry = this.active.get(res.watch_id);

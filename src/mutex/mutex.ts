@@ -89,7 +89,8 @@ export class Mutex {
     const holds = sessionHolds(this.session);
     const existing = holds.get(this.key);
     if (existing) {
-      const settled = await Promise.race([existing, Promise.resolve(undefined)]);
+      // A hold this session already has is returned; a wait still in progress is not joined.
+      const settled = await Promise.race([existing, Promise.resolve(undefined)]).catch(() => undefined);
       if (settled) return settled;
     }
     const outcome = await tryEnqueue({

@@ -255,7 +255,7 @@ export class Session implements AsyncDisposable {
   private renewed(ttlSeconds: number, revision: bigint): void {
     if (!this.isActive) return;
     const now = performance.now();
-    const sentAt = this.inFlight.shift() ?? now;
+    const sentAt = this.inFlight.shift();
     if (ttlSeconds <= 0) {
       this.end('lost', new SessionExpiredError(this.leaseId, 'etcd says the lease expired or was revoked'));
       return;
@@ -266,7 +266,10 @@ export class Session implements AsyncDisposable {
       this.expireLate();
       return;
     }
-    this.deadline = Math.max(this.deadline, sentAt + ttlSeconds * 1000 - this.marginMs);
+    // An answer we cannot match to a send time (one sent on a stream that broke) proves the
+    // lease was alive, but not since when: it must not move the deadline.
+    if (sentAt !== undefined)
+      this.deadline = Math.max(this.deadline, sentAt + ttlSeconds * 1000 - this.marginMs);
     this.armDeadline();
     this.setState('alive');
     this.renewals.next({ ttl: ttlSeconds, revision });
