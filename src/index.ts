@@ -19,3 +19,5 @@ export { Session, type SessionOptions, type SessionState, type KeepAliveEvent } 
 export { Hold } from './hold.js';
 export { Mutex, type MutexOptions, type LockOptions } from './mutex/mutex.js';
 export { RWMutex } from './mutex/rwmutex.js';
+export { Election, type CampaignOptions } from './election/election.js';
+export type { LeaderInfo } from './election/leader.js';
