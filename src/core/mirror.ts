@@ -263,9 +263,12 @@ export class PrefixMirror {
 
   private apply(batch: WatchBatch): void {
     let deleted = false;
+    // One transaction can change several keys at one revision: compare with the revision the
+    // mirror had before this batch, not with one advanced by the batch's own events.
+    const base = this.revision;
     for (const { type, kv } of batch.events) {
-      if (kv.modRevision <= this.revision) continue; // already in the read
-      this.revision = kv.modRevision;
+      if (kv.modRevision <= base) continue; // already in the read
+      if (kv.modRevision > this.revision) this.revision = kv.modRevision;
       if (type === 'put') {
         const had = this.keys.get(kv.key);
         if (had && had.createRevision !== kv.createRevision) {

@@ -163,3 +163,29 @@ describe('core/watch and the mirror across an etcd restart', () => {
     }
   });
 });
+
+describe('core/mirror', () => {
+  it('applies every change of a transaction that touches several keys at one revision', async () => {
+    const client = shared.client();
+    const writer = shared.client();
+    const prefix = uniquePrefix('mirror');
+    await writer.put(`${prefix}a`).value('1');
+    const mirror = PrefixMirror.acquire(client, prefix);
+    try {
+      await mirror.ready();
+      expect(mirror.get(`${prefix}a`)).toBeDefined();
+      await writer
+        .if(`${prefix}a`, 'Version', '>', 0)
+        .then(
+          writer.put(`${prefix}b`).value('2'),
+          writer.delete().key(`${prefix}a`),
+          writer.put(`${prefix}c`).value('3'),
+        )
+        .commit();
+      await eventually(() => mirror.get(`${prefix}c`) !== undefined, 5000, 'txn mirrored');
+      expect([...mirror.entries()].map((kv) => kv.key)).toEqual([`${prefix}b`, `${prefix}c`]);
+    } finally {
+      mirror.release();
+    }
+  });
+});
