@@ -1,0 +1,211 @@
+import { spawn } from 'node:child_process';
+import { hostname } from 'node:os';
+import type { Etcd3 } from 'etcd3';
+import { leaseHex } from '../errors.js';
+import type { Hold } from '../hold.js';
+import { Mutex } from '../mutex/mutex.js';
+import { Session } from '../session/session.js';
+import { closeQuietly, connect, type GlobalOptions } from './connection.js';
+import { createOutput, describeError, PROGRAM, type Output } from './output.js';
+import { Interrupted, onStopSignal, signalExitCode, stopSignal } from './signals.js';
+
+export interface LockOptions {
+  /** Session TTL in seconds. */
+  ttl: number;
+  /** Seconds between SIGTERM and SIGKILL when the lock is lost; default a third of the TTL. */
+  grace?: number;
+}
+
+/** How long a lock wait stays silent before saying who holds the lock. */
+const QUIET_WAIT_MS = 300;
+
+/**
+ * `etcd-concurrency lock <name> [-- command…]`: takes the mutex `name` (Go's and etcdctl's key
+ * layout), runs the command while holding it and returns the command's exit status. Without a
+ * command, holds the lock until Ctrl-C. The lock is released when the command ends, and on
+ * SIGINT/SIGTERM/SIGHUP (forwarded to the command first). If the lock is lost, the command gets
+ * SIGTERM, then SIGKILL after the grace period, and the exit status is non-zero.
+ */
+export async function lockCommand(
+  name: string,
+  argv: string[],
+  options: LockOptions,
+  globals: GlobalOptions,
+): Promise<number> {
+  const out = createOutput(globals.json === true);
+  const graceMs = Math.round((options.grace ?? options.ttl / 3) * 1000);
+  const stop = stopSignal();
+  const client = connect(globals);
+  let session: Session | undefined;
+  try {
+    session = await Session.create(client, { ttl: options.ttl, signal: stop.signal });
+    const mutex = new Mutex(session, name, { value: `${hostname()} pid ${process.pid}` });
+    const waiting = setTimeout(() => {
+      void announceWait(client, mutex, out);
+    }, QUIET_WAIT_MS);
+    let hold: Hold;
+    try {
+      hold = await mutex.lock({ signal: stop.signal });
+    } finally {
+      clearTimeout(waiting);
+    }
+    // From here on the supervisor below decides what a stop signal means.
+    stop.dispose();
+    const acquired = { name, key: hold.key, fencingToken: hold.fencingToken, leaseId: session.leaseId };
+    const [file, ...args] = argv;
+    const code =
+      file === undefined
+        ? await holdUntilStopped(hold, out, acquired)
+        : await superviseCommand(file, args, hold, graceMs, out, acquired);
+    await hold.release().catch(() => undefined);
+    return code;
+  } catch (err) {
+    if (err instanceof Interrupted) return signalExitCode(err.signal);
+    throw err;
+  } finally {
+    stop.dispose();
+    await closeQuietly(session);
+    client.close();
+  }
+}
+
+/** Without a command: print the lock and hold it until a stop signal; fail if it is lost. */
+async function holdUntilStopped(hold: Hold, out: Output, acquired: Record<string, unknown>): Promise<number> {
+  out.event(
+    'acquired',
+    `locked "${String(acquired.name)}": key ${hold.key}, fencing token ${hold.fencingToken}. Press Ctrl-C to release.`,
+    acquired,
+  );
+  const ended = hold.signal.aborted
+    ? 'lost'
+    : await new Promise<'stopped' | 'lost'>((resolve) => {
+        const offSignals = onStopSignal(() => {
+          finish('stopped');
+        });
+        const onLost = () => {
+          finish('lost');
+        };
+        hold.signal.addEventListener('abort', onLost, { once: true });
+        function finish(how: 'stopped' | 'lost') {
+          offSignals();
+          hold.signal.removeEventListener('abort', onLost);
+          resolve(how);
+        }
+      });
+  if (ended === 'lost') throw asError(hold.signal.reason);
+  out.event('released', `released "${String(acquired.name)}"`, { name: acquired.name });
+  return 0;
+}
+
+/** Runs the command under the lock; resolves with its exit status once it has ended. */
+function superviseCommand(
+  file: string,
+  args: string[],
+  hold: Hold,
+  graceMs: number,
+  out: Output,
+  acquired: Record<string, unknown>,
+): Promise<number> {
+  // Humans see only waits and trouble: the command's own output stays clean, as with etcdctl lock.
+  out.note('acquired', undefined, { ...acquired, command: file });
+  // Without a terminal to share, the command gets its own process group, so that signals (and
+  // SIGKILL when the lock is lost) reach everything it started, not only its first process. A
+  // command on a terminal stays in the terminal's foreground group, where it can read input and
+  // Ctrl-C reaches all of it anyway.
+  const ownGroup = !process.stdin.isTTY;
+  const child = spawn(file, args, {
+    stdio: 'inherit',
+    detached: ownGroup,
+    env: { ...process.env, ETCD_LOCK_KEY: hold.key, ETCD_LOCK_REV: hold.fencingToken.toString() },
+  });
+  return new Promise<number>((resolve) => {
+    let lost = false;
+    let escalation: NodeJS.Timeout | undefined;
+    const signalChild = (signal: NodeJS.Signals) => {
+      const pid = child.pid;
+      if (pid === undefined) return;
+      try {
+        if (ownGroup) process.kill(-pid, signal);
+        else if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      } catch {
+        // already gone
+      }
+    };
+    const offSignals = onStopSignal((signal) => {
+      signalChild(signal);
+    });
+    const onLost = () => {
+      lost = true;
+      out.note(
+        'lost',
+        `lock "${String(acquired.name)}" lost: ${describeError(hold.signal.reason)} ` +
+          `Stopping ${file} (SIGTERM, SIGKILL after ${graceMs / 1000} s).`,
+        { ...acquired, reason: describeError(hold.signal.reason) },
+      );
+      signalChild('SIGTERM');
+      escalation = setTimeout(() => {
+        signalChild('SIGKILL');
+      }, graceMs);
+    };
+    hold.signal.addEventListener('abort', onLost, { once: true });
+    const done = (code: number) => {
+      offSignals();
+      hold.signal.removeEventListener('abort', onLost);
+      clearTimeout(escalation);
+      resolve(code);
+    };
+    child.once('error', (err: NodeJS.ErrnoException) => {
+      // 'exit' does not follow a failed spawn; the shell's statuses say why.
+      if (child.pid !== undefined) return;
+      const notFound = err.code === 'ENOENT';
+      out.note('error', `${PROGRAM}: cannot run ${file}: ${notFound ? 'command not found' : err.message}`, {
+        message: err.message,
+      });
+      done(notFound ? 127 : 126);
+    });
+    child.once('exit', (code, signal) => {
+      const status = signal !== null ? signalExitCode(signal) : (code ?? 1);
+      if (lost) {
+        // Nothing it started may go on working without the lock.
+        signalChild('SIGKILL');
+        // Whatever the command says, its work was not (all) done under the lock.
+        done(status === 0 ? 1 : status);
+        return;
+      }
+      out.note('released', undefined, {
+        name: acquired.name,
+        exitCode: status,
+      });
+      done(status);
+    });
+  });
+}
+
+async function announceWait(client: Etcd3, mutex: Mutex, out: Output): Promise<void> {
+  try {
+    const res = await client.getAll().prefix(mutex.prefix).sort('Create', 'Ascend').limit(1).exec();
+    const head = res.kvs[0];
+    if (!head || head.key.toString() === mutex.key) return;
+    const value = head.value.toString();
+    out.note(
+      'waiting',
+      `waiting for lock "${mutex.name}": held by lease ${leaseHex(head.lease)}` +
+        `${value === '' ? '' : ` (${value})`} since revision ${head.create_revision}`,
+      {
+        name: mutex.name,
+        holder: {
+          key: head.key.toString(),
+          value,
+          leaseId: head.lease,
+          createRevision: head.create_revision,
+        },
+      },
+    );
+  } catch {
+    out.note('waiting', `waiting for lock "${mutex.name}"`, { name: mutex.name });
+  }
+}
+
+function asError(reason: unknown): Error {
+  return reason instanceof Error ? reason : new Error(String(reason));
+}
