@@ -21,3 +21,8 @@ export { Mutex, type MutexOptions, type LockOptions } from './mutex/mutex.js';
 export { RWMutex } from './mutex/rwmutex.js';
 export { Election, type CampaignOptions } from './election/election.js';
 export type { LeaderInfo } from './election/leader.js';
+export { Barrier, type BarrierWaitOptions } from './barrier/barrier.js';
+export { DoubleBarrier, type DoubleBarrierWaitOptions } from './barrier/double-barrier.js';
+export { Semaphore, type SemaphoreOptions, type AcquireOptions } from './semaphore/semaphore.js';
+export { Permit } from './semaphore/permit.js';
+export type { SemaphoreHolder } from './semaphore/contenders.js';
