@@ -1,7 +1,7 @@
 /**
  * `npm run demo [-- --quick] [--prefix <keys/>]`: distributed locking, leader election and a
  * semaphore, played by worker processes against etcd — ETCD_ENDPOINTS, or an embedded etcd (the
- * tests' harness: free loopback ports, a temp dir) when unset. Ends by itself in about 20 s
+ * tests' harness: free loopback ports, a temp dir) when unset. Ends by itself in 15-25 s
  * (`--quick`: about 12 s), prints a summary, and leaves no process, key or temp dir behind, also
  * on Ctrl-C.
  */

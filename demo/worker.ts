@@ -99,7 +99,8 @@ async function campaign(): Promise<void> {
 async function semaphoreJobs(): Promise<void> {
   const semaphore = new Semaphore(session, task.name, { permits: task.permits ?? 1, value: me });
   const job = async (n: number) => {
-    await sleep(n * 5); // ask in job order
+    // Job n of every worker asks at about the same time, so the queue interleaves the workers.
+    await sleep((n - 1) * 60);
     const permit = await semaphore.acquire({ signal: stopping.signal, value: `${me} job ${n}` });
     report({ event: 'job-start', job: n, token: permit.fencingToken.toString() });
     await sleep(task.jobMs ?? 200);

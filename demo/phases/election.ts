@@ -24,7 +24,7 @@ export async function electionPhase(ctx: Context): Promise<ElectionResult> {
   console.log(bold(`2. Election — 3 worker processes campaign in "${name}" (session TTL ${TTL_S} s)`));
   const leaders: { t: number; leader: LeaderInfo | null }[] = [];
   const changed = new Set<() => void>();
-  const start = Date.now();
+  let start = Date.now();
   const observer = Election.observe(ctx.client, name).subscribe({
     next: (leader) => {
       leaders.push({ t: Date.now(), leader });
@@ -64,6 +64,7 @@ export async function electionPhase(ctx: Context): Promise<ElectionResult> {
     const byId = new Map(workers.map((w) => [w.id, w]));
     console.log(dim(`   ${workers.map((w) => `${w.id} pid ${w.pid ?? '?'}`).join(', ')}: campaigning`));
     const firstSeen = nextLeader((l) => l !== null, 'a first leader');
+    start = Date.now();
     for (const w of workers) w.go();
     const first = await firstSeen;
     const firstLeader = first.leader!;

@@ -16,6 +16,15 @@ export interface LockOptions {
   grace?: number;
 }
 
+/** What `--json` reports about the hold. */
+// A type, not an interface, so that it passes as the event's data record.
+type Acquired = {
+  name: string;
+  key: string;
+  fencingToken: bigint;
+  leaseId: string;
+};
+
 /** How long a lock wait stays silent before saying who holds the lock. */
 const QUIET_WAIT_MS = 300;
 
@@ -51,7 +60,12 @@ export async function lockCommand(
     }
     // From here on the supervisor below decides what a stop signal means.
     stop.dispose();
-    const acquired = { name, key: hold.key, fencingToken: hold.fencingToken, leaseId: session.leaseId };
+    const acquired: Acquired = {
+      name,
+      key: hold.key,
+      fencingToken: hold.fencingToken,
+      leaseId: session.leaseId,
+    };
     const [file, ...args] = argv;
     const code =
       file === undefined
@@ -70,10 +84,10 @@ export async function lockCommand(
 }
 
 /** Without a command: print the lock and hold it until a stop signal; fail if it is lost. */
-async function holdUntilStopped(hold: Hold, out: Output, acquired: Record<string, unknown>): Promise<number> {
+async function holdUntilStopped(hold: Hold, out: Output, acquired: Acquired): Promise<number> {
   out.event(
     'acquired',
-    `locked "${String(acquired.name)}": key ${hold.key}, fencing token ${hold.fencingToken}. Press Ctrl-C to release.`,
+    `locked "${acquired.name}": key ${hold.key}, fencing token ${hold.fencingToken}. Press Ctrl-C to release.`,
     acquired,
   );
   const ended = hold.signal.aborted
@@ -93,7 +107,7 @@ async function holdUntilStopped(hold: Hold, out: Output, acquired: Record<string
         }
       });
   if (ended === 'lost') throw asError(hold.signal.reason);
-  out.event('released', `released "${String(acquired.name)}"`, { name: acquired.name });
+  out.event('released', `released "${acquired.name}"`, { name: acquired.name });
   return 0;
 }
 
@@ -104,7 +118,7 @@ function superviseCommand(
   hold: Hold,
   graceMs: number,
   out: Output,
-  acquired: Record<string, unknown>,
+  acquired: Acquired,
 ): Promise<number> {
   // Humans see only waits and trouble: the command's own output stays clean, as with etcdctl lock.
   out.note('acquired', undefined, { ...acquired, command: file });
@@ -138,7 +152,7 @@ function superviseCommand(
       lost = true;
       out.note(
         'lost',
-        `lock "${String(acquired.name)}" lost: ${describeError(hold.signal.reason)} ` +
+        `lock "${acquired.name}" lost: ${describeError(hold.signal.reason)} ` +
           `Stopping ${file} (SIGTERM, SIGKILL after ${graceMs / 1000} s).`,
         { ...acquired, reason: describeError(hold.signal.reason) },
       );
