@@ -1,0 +1,118 @@
+import type { CaseResult } from '../result.js';
+
+/** A line of the chart: one implementation and critical section, in-process, over N. */
+interface Series {
+  label: string;
+  color: string;
+  dash?: string;
+  pick(r: CaseResult): boolean;
+}
+
+const SERIES: Series[] = [
+  { label: 'raw put→watch ring (floor)', color: '#555555', dash: '6 4', pick: (r) => r.bench === 'ring' },
+  {
+    label: 'ring + a 2nd write per hop',
+    color: '#999999',
+    dash: '2 3',
+    pick: (r) => r.bench === 'ring-2w',
+  },
+  {
+    label: 'etcd-concurrency Mutex, mem',
+    color: '#1f77b4',
+    pick: (r) => r.impl === 'etcd-concurrency' && r.cs === 'mem',
+  },
+  {
+    label: 'etcd-concurrency Mutex, txn',
+    color: '#17becf',
+    pick: (r) => r.impl === 'etcd-concurrency' && r.cs === 'txn',
+  },
+  { label: 'etcd3 Lock + p-retry, mem', color: '#d62728', pick: (r) => r.impl === 'etcd3' && r.cs === 'mem' },
+  { label: 'etcd3 Lock + p-retry, txn', color: '#ff7f0e', pick: (r) => r.impl === 'etcd3' && r.cs === 'txn' },
+];
+
+const W = 760;
+const H = 440;
+const M = { left: 70, right: 250, top: 40, bottom: 50 };
+
+const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;');
+
+/**
+ * Acquisitions per second against N, one line per implementation (in-process), hollow markers
+ * for the multi-process runs at their N. Log scales on both axes: N doubles, and etcd3's numbers
+ * sit orders of magnitude below the others.
+ */
+export function acquisitionsChart(results: readonly CaseResult[], title: string): string {
+  const relevant = results.filter(
+    (r) => ['mutex', 'ring', 'ring-2w'].includes(r.bench) && (r.ops_per_s ?? 0) > 0,
+  );
+  const ns = [...new Set(relevant.map((r) => r.n))].sort((a, b) => a - b);
+  const rates = relevant.map((r) => r.ops_per_s!);
+  if (ns.length === 0 || rates.length === 0) return emptyChart(title);
+  const [minN, maxN] = [ns[0]!, ns.at(-1)!];
+  const yMin = 10 ** Math.floor(Math.log10(Math.min(...rates)));
+  const yMax = 10 ** Math.ceil(Math.log10(Math.max(...rates)));
+  const plotW = W - M.left - M.right;
+  const plotH = H - M.top - M.bottom;
+  const x = (n: number) =>
+    M.left + (maxN === minN ? plotW / 2 : (Math.log2(n / minN) / Math.log2(maxN / minN)) * plotW);
+  const y = (v: number) => M.top + plotH - (Math.log10(v / yMin) / Math.log10(yMax / yMin)) * plotH;
+  const out: string[] = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`,
+    `<rect width="${W}" height="${H}" fill="white"/>`,
+    `<text x="${M.left}" y="22" font-size="15" font-weight="bold">${esc(title)}</text>`,
+  ];
+  for (let v = yMin; v <= yMax * 1.0001; v *= 10) {
+    out.push(
+      `<line x1="${M.left}" x2="${M.left + plotW}" y1="${y(v)}" y2="${y(v)}" stroke="#e0e0e0"/>`,
+      `<text x="${M.left - 8}" y="${y(v) + 4}" text-anchor="end">${v >= 1000 ? `${v / 1000}k` : v}</text>`,
+    );
+  }
+  for (const n of ns) {
+    out.push(
+      `<line x1="${x(n)}" x2="${x(n)}" y1="${M.top}" y2="${M.top + plotH}" stroke="#f0f0f0"/>`,
+      `<text x="${x(n)}" y="${M.top + plotH + 18}" text-anchor="middle">${n}</text>`,
+    );
+  }
+  out.push(
+    `<rect x="${M.left}" y="${M.top}" width="${plotW}" height="${plotH}" fill="none" stroke="#999"/>`,
+    `<text x="${M.left + plotW / 2}" y="${H - 12}" text-anchor="middle">contenders N (log scale)</text>`,
+    `<text transform="translate(18 ${M.top + plotH / 2}) rotate(-90)" text-anchor="middle">acquisitions/s (log scale)</text>`,
+  );
+  SERIES.forEach((s, i) => {
+    const line = relevant.filter((r) => s.pick(r) && r.mode === 'in-process').sort((a, b) => a.n - b.n);
+    const multi = relevant.filter((r) => s.pick(r) && r.mode === 'multi-process');
+    if (line.length > 1) {
+      const points = line.map((r) => `${x(r.n).toFixed(1)},${y(r.ops_per_s!).toFixed(1)}`).join(' ');
+      out.push(
+        `<polyline points="${points}" fill="none" stroke="${s.color}" stroke-width="2"${s.dash ? ` stroke-dasharray="${s.dash}"` : ''}/>`,
+      );
+    }
+    for (const r of line)
+      out.push(`<circle cx="${x(r.n)}" cy="${y(r.ops_per_s!)}" r="3.5" fill="${s.color}"/>`);
+    for (const r of multi) {
+      out.push(
+        `<rect x="${x(r.n) - 5}" y="${y(r.ops_per_s!) - 5}" width="10" height="10" fill="white" stroke="${s.color}" stroke-width="2"/>`,
+      );
+    }
+    const ly = M.top + 10 + i * 22;
+    const lx = M.left + plotW + 16;
+    out.push(
+      `<line x1="${lx}" x2="${lx + 24}" y1="${ly}" y2="${ly}" stroke="${s.color}" stroke-width="2"${s.dash ? ` stroke-dasharray="${s.dash}"` : ''}/>`,
+      `<text x="${lx + 30}" y="${ly + 4}">${esc(s.label)}</text>`,
+    );
+  });
+  const ly = M.top + 10 + SERIES.length * 22 + 8;
+  const lx = M.left + plotW + 16;
+  out.push(
+    `<rect x="${lx + 7}" y="${ly - 5}" width="10" height="10" fill="white" stroke="#333" stroke-width="2"/>`,
+    `<text x="${lx + 30}" y="${ly + 4}">separate processes (N=8)</text>`,
+    `<circle cx="${lx + 12}" cy="${ly + 22}" r="3.5" fill="#333"/>`,
+    `<text x="${lx + 30}" y="${ly + 26}">one process, shared client</text>`,
+    '</svg>',
+  );
+  return `${out.join('\n')}\n`;
+}
+
+function emptyChart(title: string): string {
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="60"><text x="10" y="30">${esc(title)}: no data</text></svg>\n`;
+}
