@@ -58,8 +58,8 @@ export async function lockCommand(
     } finally {
       clearTimeout(waiting);
     }
-    // From here on the supervisor below decides what a stop signal means.
-    stop.dispose();
+    // `stop` stays registered until the end (aborting it no longer matters): with no listener
+    // for a moment, a SIGTERM arriving then would kill this process and orphan the command.
     const acquired: Acquired = {
       name,
       key: hold.key,

@@ -19,7 +19,7 @@ async function keysUnder(prefix: string): Promise<string[]> {
   return etcd.client().getAll().prefix(prefix).keys();
 }
 
-describe('etcd-concurrency --help', () => {
+describe('etcd-concurrency --help', { timeout: 60_000 }, () => {
   it('lists the subcommands and the global etcdctl-style flags', async () => {
     const { code, stdout } = await cli('--help').exit();
     expect(code).toBe(0);
@@ -41,7 +41,7 @@ describe('etcd-concurrency --help', () => {
   });
 });
 
-describe('bad arguments', () => {
+describe('bad arguments', { timeout: 60_000 }, () => {
   it.each([
     [['lock'], /missing required argument 'name'/],
     [['lock', 'x', '--ttl', '0', '--', 'true'], /--ttl.*positive whole number/],
@@ -84,7 +84,7 @@ describe('bad arguments', () => {
   });
 });
 
-describe('etcd-concurrency lock', () => {
+describe('etcd-concurrency lock', { timeout: 60_000 }, () => {
   it('runs the command holding the lock, with ETCD_LOCK_KEY and ETCD_LOCK_REV as etcdctl sets them', async () => {
     const name = `${uniquePrefix('cli')}lock`;
     const run = cli(
@@ -214,7 +214,7 @@ describe('etcd-concurrency lock', () => {
   });
 });
 
-describe('etcd-concurrency elect and observe', () => {
+describe('etcd-concurrency elect and observe', { timeout: 60_000 }, () => {
   it('elect prints leadership, resigns on Ctrl-C, and the next candidate takes over; observe prints each leader', async () => {
     const name = `${uniquePrefix('cli')}election`;
     const observer = cli('observe', name);
@@ -258,5 +258,21 @@ describe('etcd-concurrency elect and observe', () => {
       );
     expect(events.map((e) => e.leader?.value ?? null)).toEqual([null, 'gamma', null]);
     expect(events[1]?.leader?.createRevision).toMatch(/^\d+$/);
+  });
+});
+
+describe('etcd-concurrency bench', { timeout: 60_000 }, () => {
+  it('runs the repository benchmark, passing its options through', async () => {
+    const all = await cli('bench', '--list').exit();
+    expect(all.code).toBe(0);
+    const ids = all.stdout.trim().split('\n');
+    expect(ids.length).toBeGreaterThan(3);
+    expect(ids.some((id) => id.includes('mutex'))).toBe(true);
+    const only = await cli('bench', '--list', '--only', 'mutex').exit();
+    expect(only.code).toBe(0);
+    const filtered = only.stdout.trim().split('\n');
+    expect(filtered.length).toBeGreaterThan(0);
+    expect(filtered.length).toBeLessThan(ids.length);
+    expect(filtered.every((id) => id.includes('mutex'))).toBe(true);
   });
 });

@@ -27,7 +27,7 @@ function numbers(output: string, pattern: RegExp): number[] {
   return [...output.matchAll(new RegExp(pattern, 'g'))].map((m) => Number(m[1]));
 }
 
-describe('examples', () => {
+describe('examples', { timeout: 60_000 }, () => {
   it('kv.ts: put/get/delete with previous values and count-only reads', async () => {
     const out = await runExample('kv');
     expect(out).toMatch(/put color=red at revision \d+/);
