@@ -147,7 +147,7 @@ describe('etcd-concurrency lock', { timeout: 60_000 }, () => {
       '--',
       'sh',
       '-c',
-      'trap "echo got-TERM; exit 0" TERM; echo ready-marker; sleep 30 & wait',
+      'trap "echo got-TERM; exit 0" TERM; sleep 30 & echo ready-marker; wait',
     );
     await run.waitFor(/ready-marker/);
     const [key] = await keysUnder(`${name}/`);
@@ -182,6 +182,7 @@ describe('etcd-concurrency lock', { timeout: 60_000 }, () => {
   });
 
   it('forwards SIGTERM to the command and releases the lock after it exits', async () => {
+    // The marker comes after `sleep &` starts, so the signal finds the whole group in place.
     const name = `${uniquePrefix('cli')}signal`;
     const run = cli(
       'lock',
@@ -189,7 +190,7 @@ describe('etcd-concurrency lock', { timeout: 60_000 }, () => {
       '--',
       'sh',
       '-c',
-      'trap "echo got-TERM; exit 5" TERM; echo ready-marker; sleep 30 & wait',
+      'trap "echo got-TERM; exit 5" TERM; sleep 30 & echo ready-marker; wait',
     );
     await run.waitFor(/ready-marker/);
     run.kill('SIGTERM');
