@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { Etcd3, type IOptions } from 'etcd3';
 import { ExponentialBackoff, type IBackoff, NoopPolicy } from 'cockatiel';
+import { shareAuthChannel } from './core/auth.js';
 import { InvalidArgumentError } from './errors.js';
 
 /** TLS material for a secure cluster: file paths or buffers (PEM). */
@@ -79,6 +80,7 @@ export function createClient(options: ClientOptions = {}): Etcd3 {
     ...(login ? { auth: login } : {}),
   };
   const client = new Etcd3(etcdOptions);
+  if (login) shareAuthChannel(client);
   clientEndpoints.set(client, hosts);
   return client;
 }
@@ -122,7 +124,8 @@ function authFromEnv(): { username: string; password: string } | undefined {
 function resolveTls(tls: TlsOptions | undefined): IOptions['credentials'] | undefined {
   if (!tls) return undefined;
   const read = (what: string, v: string | Buffer | undefined): Buffer | undefined => {
-    if (v === undefined || Buffer.isBuffer(v)) return v;
+    if (v === undefined || v === '') return undefined; // an empty setting is no setting, as for etcdctl
+    if (Buffer.isBuffer(v)) return v;
     try {
       return readFileSync(v);
     } catch (err) {

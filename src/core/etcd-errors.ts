@@ -1,8 +1,10 @@
 import {
   ClientClosedError,
   EtcdAuthenticationFailedError,
+  EtcdInvalidAuthTokenError,
   EtcdPermissionDeniedError,
   GRPCDeadlineExceededError,
+  GRPCUnauthenticatedError,
   GRPCUnavailableError,
   isRecoverableError,
   type Etcd3,
@@ -18,7 +20,9 @@ import {
 
 /**
  * Turns an error from etcd3 into the library's typed error, naming the endpoints, key and user
- * involved (never a password). Errors that are already ours, and ones we do not know, pass through.
+ * involved (never a password: etcd3's errors carry only etcd's message, which has none, and the
+ * user name is read from the client's options). Errors that are already ours, and ones we do not
+ * know, pass through.
  */
 export function translateError(err: unknown, client: Etcd3, key?: string): Error {
   if (err instanceof EtcdConcurrencyError) return err;
@@ -27,10 +31,10 @@ export function translateError(err: unknown, client: Etcd3, key?: string): Error
     return new PermissionDeniedError(
       key,
       userOf(client),
-      'permission denied; grant the role access to this prefix',
-      {
-        cause: err,
-      },
+      'permission denied. Grant one of the user’s roles access to the key or its prefix ' +
+        '(etcdctl role grant-permission --prefix=true <role> readwrite <prefix>), ' +
+        'or use a name inside the prefix the role grants',
+      { cause: err },
     );
   }
   if (err instanceof EtcdAuthenticationFailedError) {
@@ -38,9 +42,16 @@ export function translateError(err: unknown, client: Etcd3, key?: string): Error
       undefined,
       userOf(client),
       'authentication failed: wrong user name or password',
-      {
-        cause: err,
-      },
+      { cause: err },
+    );
+  }
+  if (err instanceof EtcdInvalidAuthTokenError || err instanceof GRPCUnauthenticatedError) {
+    // etcd3 renews the token once per refusal; still refused means etcd keeps rejecting new tokens.
+    return new PermissionDeniedError(
+      key,
+      userOf(client),
+      'etcd refused the auth token, also after authenticating again',
+      { cause: err },
     );
   }
   if (err instanceof ClientClosedError) {
@@ -51,7 +62,10 @@ export function translateError(err: unknown, client: Etcd3, key?: string): Error
     err instanceof GRPCDeadlineExceededError ||
     isBrokenCircuitError(err)
   ) {
-    return new EtcdUnavailableError(endpointsOf(client), err.message, { cause: err });
+    const hint = tlsHint(err);
+    return new EtcdUnavailableError(endpointsOf(client), hint ? `${hint} (${err.message})` : err.message, {
+      cause: err,
+    });
   }
   return err;
 }
@@ -61,6 +75,31 @@ export function isTransientError(err: unknown): boolean {
   if (err instanceof EtcdUnavailableError) return true;
   if (err instanceof EtcdConcurrencyError) return false;
   return err instanceof Error && (isRecoverableError(err) || isBrokenCircuitError(err));
+}
+
+/**
+ * What a failed TLS handshake means, if `err` is one: gRPC reports it as "UNAVAILABLE" with
+ * OpenSSL's words, which read like an etcd that is down. Undefined for other errors.
+ */
+export function tlsHint(err: unknown): string | undefined {
+  const message = err instanceof Error ? err.message : typeof err === 'string' ? err : '';
+  if (/alert bad certificate|certificate required|alert unknown ca|alert certificate/i.test(message)) {
+    return (
+      'the TLS handshake failed: etcd did not accept a client certificate. It requires one signed by ' +
+      'a CA it trusts: pass tls.cert and tls.key (ETCD_CERT, ETCD_KEY; etcdctl --cert, --key)'
+    );
+  }
+  if (
+    /unable to verify|self[- ]signed certificate|certificate has expired|altnames|does not match certificate|unable to get (local )?issuer/i.test(
+      message,
+    )
+  ) {
+    return (
+      'the TLS handshake failed: etcd’s server certificate is not trusted (or not valid for this ' +
+      'address). Pass the CA that signed it as tls.ca (ETCD_CACERT; etcdctl --cacert)'
+    );
+  }
+  return undefined;
 }
 
 function userOf(client: Etcd3): string | undefined {

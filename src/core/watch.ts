@@ -1,5 +1,8 @@
 import {
   ClientClosedError,
+  EtcdAuthenticationFailedError,
+  castGrpcError,
+  castGrpcErrorMessage,
   type Etcd3,
   type IDuplexStream,
   type IKeyValue,
@@ -7,7 +10,10 @@ import {
   type IWatchResponse,
 } from 'etcd3';
 import { Observable } from 'rxjs';
+import { currentToken, invalidateToken, isInvalidAuthToken } from './auth.js';
 import { onClientClose } from './client-hooks.js';
+import { tlsHint } from './etcd-errors.js';
+import { cancelStream } from './streams.js';
 import { prefixRangeEnd } from './keys.js';
 
 /** One key-value as a watch event or a read reports it. */
@@ -86,6 +92,7 @@ export function watch(
         subscriber.error(err);
       },
       onCreated: options.onCreated,
+      tokenRenewals: 0,
     };
     const hub = WatchHub.of(client);
     hub.add(entry);
@@ -103,7 +110,12 @@ interface WatchEntry {
   onBatch(batch: WatchBatch): void;
   onError(err: Error): void;
   onCreated: ((revision: bigint) => void) | undefined;
+  /** Creations refused for an invalid auth token in a row (each renews the token once). */
+  tokenRenewals: number;
 }
+
+/** A watch refused this many times in a row for an invalid token, even after renewals, fails. */
+const MAX_TOKEN_RENEWALS = 3;
 
 const hubs = new WeakMap<Etcd3, WatchHub>();
 
@@ -113,6 +125,8 @@ const hubs = new WeakMap<Etcd3, WatchHub>();
  */
 class WatchHub {
   private stream: IDuplexStream<IWatchRequest, IWatchResponse> | undefined;
+  /** The auth token the stream was opened with (see ./auth.ts). */
+  private streamToken: unknown;
   private connecting = false;
   private reconnectTimer: NodeJS.Timeout | undefined;
   private failures = 0;
@@ -185,31 +199,39 @@ class WatchHub {
       (stream) => {
         this.connecting = false;
         if (this.closed || this.idle()) {
-          stream.on('error', noop);
-          stream.cancel();
+          cancelStream(stream);
           return;
         }
         this.attach(stream);
       },
       (err: unknown) => {
         this.connecting = false;
-        this.broken(err as Error);
+        if (isConfigurationError(err)) this.failAll(castGrpcError(err as Error));
+        else this.broken(err as Error);
       },
     );
   }
 
   private attach(stream: IDuplexStream<IWatchRequest, IWatchResponse>): void {
     this.stream = stream;
+    const token = currentToken(this.client);
+    this.streamToken = token;
     let ended = false;
     const end = (err: Error) => {
       if (ended) return;
       ended = true;
+      // A server that refuses the stream itself for its token: reopen with a fresh one.
+      if (isInvalidAuthToken(err)) invalidateToken(this.client, token);
       if (this.stream === stream) {
         this.stream = undefined;
-        this.broken(err);
+        // Stream errors are raw gRPC errors: cast them, as unary calls' are, for translateError.
+        if (isConfigurationError(err)) this.failAll(castGrpcError(err));
+        else this.broken(err);
       }
     };
     stream.on('data', (res) => {
+      // A stream replaced after a token renewal may still deliver what it had buffered.
+      if (this.stream !== stream) return;
       this.failures = 0;
       this.handle(res);
     });
@@ -254,9 +276,19 @@ class WatchHub {
 
   private created(entry: WatchEntry, res: IWatchResponse, revision: bigint): void {
     if (res.canceled) {
+      if (
+        isInvalidAuthToken(res.cancel_reason) &&
+        this.isWanted(entry) &&
+        entry.tokenRenewals++ < MAX_TOKEN_RENEWALS
+      ) {
+        this.toCreate.unshift(entry);
+        this.renewToken();
+        return;
+      }
       entry.onError(cancelError(res));
       return;
     }
+    entry.tokenRenewals = 0;
     if (!this.isWanted(entry)) {
       this.stream?.write({ cancel_request: { watch_id: res.watch_id } });
       return;
@@ -267,6 +299,33 @@ class WatchHub {
     const onCreated = entry.onCreated;
     entry.onCreated = undefined;
     onCreated?.(revision);
+  }
+
+  /**
+   * etcd refused a watch creation because the stream's auth token expired: the stream keeps that
+   * token for its life, so drop the cached token and reopen the stream. Its established watches
+   * are not affected by the expiry but move along, resuming from their next revision.
+   */
+  private renewToken(): void {
+    invalidateToken(this.client, this.streamToken);
+    const stream = this.stream;
+    this.stream = undefined;
+    if (stream) cancelStream(stream);
+    this.broken(new Error('the watch stream auth token expired'));
+  }
+
+  /**
+   * Fails every watch, pending or established, without closing the hub (a later watch tries
+   * again): for errors that retrying cannot fix, such as a wrong password.
+   */
+  private failAll(err: Error): void {
+    const all = [...this.active.values(), ...this.toCreate];
+    if (this.creating && this.isWanted(this.creating)) all.push(this.creating);
+    this.active.clear();
+    this.toCreate.length = 0;
+    this.creating = undefined;
+    this.closeIfIdle();
+    for (const e of all) e.onError(err);
   }
 
   /** A removed entry that was mid-creation was replaced by a stand-in with no-op callbacks. */
@@ -306,10 +365,7 @@ class WatchHub {
     this.reconnectTimer = undefined;
     const stream = this.stream;
     this.stream = undefined;
-    if (stream) {
-      stream.on('error', noop);
-      stream.cancel();
-    }
+    if (stream) cancelStream(stream);
   }
 
   private shutdown(err: Error): void {
@@ -323,17 +379,26 @@ class WatchHub {
     clearTimeout(this.reconnectTimer);
     const stream = this.stream;
     this.stream = undefined;
-    if (stream) {
-      stream.on('error', noop);
-      stream.cancel();
-    }
+    if (stream) cancelStream(stream);
     for (const e of all) e.onError(err);
   }
+}
+
+/**
+ * A wrong password, or a TLS handshake that fails over certificates, does not get better by
+ * reconnecting: the watches fail with it instead of waiting forever on a stream that never opens.
+ */
+function isConfigurationError(err: unknown): boolean {
+  return err instanceof EtcdAuthenticationFailedError || tlsHint(err) !== undefined;
 }
 
 function cancelError(res: IWatchResponse): Error {
   const compact = BigInt(res.compact_revision || '0');
   if (compact > 0n) return new WatchCompactedError(compact);
+  // etcd's RBAC refused the watch: etcd3's typed error, which translateError maps for the caller.
+  if (res.cancel_reason.includes('permission denied') || isInvalidAuthToken(res.cancel_reason)) {
+    return castGrpcErrorMessage(res.cancel_reason);
+  }
   return new Error(`etcd cancelled the watch${res.cancel_reason ? `: ${res.cancel_reason}` : ''}`);
 }
 

@@ -1,4 +1,6 @@
 import type { Etcd3, IDuplexStream, ILeaseKeepAliveRequest, ILeaseKeepAliveResponse } from 'etcd3';
+import { currentToken, invalidateToken, isInvalidAuthToken } from '../core/auth.js';
+import { cancelStream } from '../core/streams.js';
 
 /** What a lease's owner hears from the shared keep-alive stream. */
 export interface KeepAliveListener {
@@ -80,14 +82,18 @@ export class KeepAliveHub {
       return;
     }
     if (this.listeners.size === 0) {
-      stream.cancel();
+      cancelStream(stream);
       return;
     }
     this.stream = stream;
+    const token = currentToken(this.client);
     let ended = false;
     const end = (err: Error) => {
       if (ended) return;
       ended = true;
+      // The stream keeps the token it was opened with. etcd 3.4 does not check it on keep-alives,
+      // but a server that refuses it gets a fresh one on the reopened stream (see core/auth.ts).
+      if (isInvalidAuthToken(err)) invalidateToken(this.client, token);
       if (this.stream === stream) this.stream = undefined;
       this.broken(err);
     };
@@ -123,10 +129,7 @@ export class KeepAliveHub {
     this.reopenTimer = undefined;
     const stream = this.stream;
     this.stream = undefined;
-    if (stream) {
-      stream.on('error', () => undefined); // the cancel itself surfaces as an error event
-      stream.cancel();
-    }
+    if (stream) cancelStream(stream);
   }
 }
 
