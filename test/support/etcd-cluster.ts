@@ -19,6 +19,19 @@ import { createServer, type Server } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  type AuthSetupOptions,
+  type EtcdAuth,
+  type EtcdTlsFiles,
+  authServerArgs,
+  enableAuth,
+  generateTlsFiles,
+  grpcMemberStatus,
+  requestJson,
+  tlsServerArgs,
+} from './secure-etcd.js';
+
+export type { AuthSetupOptions, EtcdAuth, EtcdCredentials, EtcdTlsFiles } from './secure-etcd.js';
 
 export interface EtcdMember {
   name: string;
@@ -53,6 +66,10 @@ export interface EtcdCluster {
   leader(): Promise<EtcdMember>;
   /** Kills every member by PID and removes the temp dir. Idempotent. */
   stop(): Promise<void>;
+  /** With `tls: true`: the CA, client certificate and key (file paths) a client needs. */
+  tls?: EtcdTlsFiles;
+  /** With `auth`: the root user, and a user limited to one prefix (random passwords). */
+  auth?: EtcdAuth;
   [Symbol.asyncDispose](): Promise<void>;
 }
 
@@ -62,6 +79,16 @@ export interface StartEtcdOptions {
   extraArgs?: string[];
   /** How long start-up (and each member's start()) may take before failing; default 15000 ms. */
   startTimeoutMs?: number;
+  /**
+   * Serve clients over TLS (`https://` endpoints) with certificates generated for this cluster,
+   * and require a client certificate (`--client-cert-auth`). Peers still talk plain http.
+   */
+  tls?: boolean;
+  /**
+   * Enable authentication once the cluster is up: a root user, a role with readwrite on one
+   * prefix and a user with that role (see {@link EtcdCluster.auth}); optionally short-lived tokens.
+   */
+  auth?: boolean | AuthSetupOptions;
 }
 
 const DEFAULT_START_TIMEOUT_MS = 15_000;
@@ -262,7 +289,16 @@ export function parseEndpoints(list: string): string[] {
     .map((s) => (/^[a-z][a-z0-9+.-]*:\/\//i.test(s) ? s : `http://${s}`).replace(/\/+$/, ''));
 }
 
-async function isHealthy(clientUrl: string, timeoutMs = 1000): Promise<boolean> {
+async function isHealthy(clientUrl: string, timeoutMs = 1000, tls?: EtcdTlsFiles): Promise<boolean> {
+  if (tls) {
+    try {
+      const { status, json } = await requestJson(`${clientUrl}/health`, { tls, timeoutMs });
+      const health = (json as { health?: unknown }).health;
+      return status === 200 && (health === 'true' || health === true);
+    } catch {
+      return false;
+    }
+  }
   try {
     const res = await fetch(`${clientUrl}/health`, { signal: AbortSignal.timeout(timeoutMs) });
     if (!res.ok) {
@@ -276,17 +312,21 @@ async function isHealthy(clientUrl: string, timeoutMs = 1000): Promise<boolean> 
   }
 }
 
-/** Polls `GET <clientUrl>/health` until it reports `{"health":"true"}`; throws after `timeoutMs`. */
+/**
+ * Polls `GET <clientUrl>/health` until it reports `{"health":"true"}`; throws after `timeoutMs`.
+ * `tls`: the client certificate for an https endpoint that requires one.
+ */
 export async function waitForHealthy(
   clientUrl: string,
   timeoutMs = DEFAULT_START_TIMEOUT_MS,
   abortIf?: () => string | undefined,
+  tls?: EtcdTlsFiles,
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const why = abortIf?.();
     if (why !== undefined) throw new Error(why);
-    if (await isHealthy(clientUrl)) return;
+    if (await isHealthy(clientUrl, 1000, tls)) return;
     if (Date.now() >= deadline) {
       throw new Error(`etcd at ${clientUrl} did not report healthy within ${timeoutMs} ms`);
     }
@@ -299,7 +339,11 @@ interface StatusResponse {
   leader?: string;
 }
 
-async function memberStatus(clientUrl: string): Promise<{ id: string; leader: string } | undefined> {
+async function memberStatus(
+  clientUrl: string,
+  tls?: EtcdTlsFiles,
+): Promise<{ id: string; leader: string } | undefined> {
+  if (tls) return grpcMemberStatus(clientUrl, tls);
   try {
     const res = await fetch(`${clientUrl}/v3/maintenance/status`, {
       method: 'POST',
@@ -367,6 +411,8 @@ interface MemberConfig {
   /** full etcd argv for this member */
   args: string[];
   clusterSize: number;
+  /** Client certificate for health checks of an https member. */
+  tls?: EtcdTlsFiles | undefined;
 }
 
 class ProcessMember implements EtcdMember {
@@ -432,14 +478,19 @@ class ProcessMember implements EtcdMember {
   async waitHealthy(): Promise<void> {
     const child = this.#child;
     try {
-      await waitForHealthy(this.clientUrl, this.cfg.startTimeoutMs, () => {
-        if (this.#spawnError) return `could not spawn ${this.cfg.bin}: ${this.#spawnError.message}`;
-        if (child && (child.exitCode !== null || child.signalCode !== null)) {
-          const how = child.signalCode ?? `code ${child.exitCode}`;
-          return `etcd member ${this.name} exited during start-up (${how})`;
-        }
-        return undefined;
-      });
+      await waitForHealthy(
+        this.clientUrl,
+        this.cfg.startTimeoutMs,
+        () => {
+          if (this.#spawnError) return `could not spawn ${this.cfg.bin}: ${this.#spawnError.message}`;
+          if (child && (child.exitCode !== null || child.signalCode !== null)) {
+            const how = child.signalCode ?? `code ${child.exitCode}`;
+            return `etcd member ${this.name} exited during start-up (${how})`;
+          }
+          return undefined;
+        },
+        this.cfg.tls,
+      );
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
       throw new Error(
@@ -500,12 +551,13 @@ class ProcessMember implements EtcdMember {
 
 async function findLeader<M extends { running: boolean; clientUrl: string; name: string }>(
   members: M[],
+  tls?: EtcdTlsFiles,
 ): Promise<M> {
   const deadline = Date.now() + LEADER_TIMEOUT_MS;
   let last = '';
   for (;;) {
     const running = members.filter((m) => m.running);
-    const statuses = await Promise.all(running.map((m) => memberStatus(m.clientUrl)));
+    const statuses = await Promise.all(running.map((m) => memberStatus(m.clientUrl, tls)));
     const byId = new Map<string, M>();
     const leaders = new Set<string>();
     running.forEach((m, i) => {
@@ -532,17 +584,19 @@ async function findLeader<M extends { running: boolean; clientUrl: string; name:
 
 class ProcessCluster implements EtcdCluster {
   readonly endpoints: string[];
+  auth?: EtcdAuth;
   #stopping: Promise<void> | undefined;
 
   constructor(
     readonly members: ProcessMember[],
     private readonly tmpDir: string,
+    readonly tls?: EtcdTlsFiles,
   ) {
     this.endpoints = members.map((m) => m.clientUrl);
   }
 
   leader(): Promise<EtcdMember> {
-    return findLeader(this.members);
+    return findLeader(this.members, this.tls);
   }
 
   stop(): Promise<void> {
@@ -566,6 +620,19 @@ async function startProcessCluster(bin: string, opts: StartEtcdOptions): Promise
   installExitHook();
   liveTmpDirs.add(tmpDir);
   const maxAttempts = 3;
+  const authOptions: AuthSetupOptions | undefined =
+    opts.auth === true ? {} : opts.auth === false ? undefined : opts.auth;
+  let tls: EtcdTlsFiles | undefined;
+  let authArgs: string[] = [];
+  try {
+    tls = opts.tls ? await generateTlsFiles(tmpDir) : undefined;
+    if (authOptions) authArgs = await authServerArgs(authOptions, tmpDir);
+  } catch (err) {
+    await rm(tmpDir, { recursive: true, force: true });
+    liveTmpDirs.delete(tmpDir);
+    throw err;
+  }
+  const clientScheme = tls ? 'https' : 'http';
   for (let attempt = 1; ; attempt++) {
     const ports = await freePorts(size * 2);
     const token = `etcd-test-${randomUUID()}`;
@@ -573,7 +640,7 @@ async function startProcessCluster(bin: string, opts: StartEtcdOptions): Promise
     const peerUrls = names.map((_, i) => `http://127.0.0.1:${ports[2 * i + 1]}`);
     const initialCluster = names.map((n, i) => `${n}=${peerUrls[i]}`).join(',');
     const members = names.map((name, i) => {
-      const clientUrl = `http://127.0.0.1:${ports[2 * i]}`;
+      const clientUrl = `${clientScheme}://127.0.0.1:${ports[2 * i]}`;
       const peerUrl = peerUrls[i] as string;
       const dataDir = path.join(tmpDir, `${name}.etcd`);
       const args = [
@@ -597,6 +664,8 @@ async function startProcessCluster(bin: string, opts: StartEtcdOptions): Promise
         token,
         ...TIMING_ARGS,
         ...LOG_ARGS,
+        ...(tls ? tlsServerArgs(tls) : []),
+        ...authArgs,
         ...(opts.extraArgs ?? []),
       ];
       const logFile = path.join(tmpDir, `${name}.log`);
@@ -607,15 +676,17 @@ async function startProcessCluster(bin: string, opts: StartEtcdOptions): Promise
         startTimeoutMs,
         args,
         clusterSize: size,
+        tls,
       });
     });
-    const cluster = new ProcessCluster(members, tmpDir);
+    const cluster = new ProcessCluster(members, tmpDir, tls);
     try {
       for (const m of members) m.spawnProcess();
       // all members must be spawned before any can become healthy (a 3-node cluster needs a quorum)
       const results = await Promise.allSettled(members.map((m) => m.waitHealthy()));
       const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
       if (failed) throw failed.reason;
+      if (authOptions) cluster.auth = await enableAuth(cluster.endpoints, tls, authOptions);
       return cluster;
     } catch (err) {
       await Promise.all(members.map((m) => m.kill('SIGKILL')));
@@ -712,6 +783,8 @@ export async function startEtcd(opts: StartEtcdOptions = {}): Promise<EtcdCluste
   const size = opts.members ?? 1;
   const bin = await ensureEtcdBinary();
   if (bin !== undefined) return startProcessCluster(bin, opts);
+  if (opts.tls || opts.auth)
+    throw noEtcdError('a TLS or auth etcd needs the `etcd` binary, which is not on PATH');
   if (size === 1) {
     const docker = await startDockerEtcd(opts.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS);
     if (docker) return docker;
