@@ -10,6 +10,25 @@ export class EtcdConcurrencyError extends Error {
     super(message, options);
     this.name = new.target.name;
   }
+
+  /**
+   * A plain object for loggers and `JSON.stringify`: name, message and the error's own fields,
+   * revisions (bigint) as decimal strings, so serialising an error never throws.
+   */
+  toJSON(): Record<string, unknown> {
+    const out: Record<string, unknown> = { name: this.name, message: this.message };
+    for (const [k, v] of Object.entries(this)) out[k] = jsonSafe(v);
+    return out;
+  }
+}
+
+function jsonSafe(value: unknown): unknown {
+  if (typeof value === 'bigint') return value.toString();
+  if (Array.isArray(value)) return value.map(jsonSafe);
+  if (value !== null && typeof value === 'object' && Object.getPrototypeOf(value) === Object.prototype) {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, jsonSafe(v)]));
+  }
+  return value;
 }
 
 /** The session's lease expired, was revoked by someone else, or could not be renewed in time. */

@@ -56,6 +56,11 @@ describe('Mutex', () => {
     });
     expect(locked.message).toContain(leaseHex(a.leaseId));
     expect(locked.message).toContain('holder-a');
+    // Loggers can serialise it: revisions become decimal strings.
+    expect(JSON.parse(JSON.stringify(locked))).toMatchObject({
+      name: 'LockedError',
+      holder: { key: hold.key, createRevision: hold.fencingToken.toString(), leaseId: a.leaseId },
+    });
     // The failed tryLock left no key behind.
     expect(await keysUnder(client, `${name}/`)).toEqual([hold.key]);
     await hold.release();
