@@ -1,0 +1,44 @@
+import type { IKeyValue } from 'etcd3';
+
+/** One key-value as a watch event or a read reports it. */
+export interface KeyValue {
+  key: string;
+  value: Buffer;
+  createRevision: bigint;
+  modRevision: bigint;
+  /** Lease id, decimal; '0' when the key has no lease. */
+  leaseId: string;
+}
+
+/** A change of one key. Deletes carry the key and `modRevision` (the delete's revision) only. */
+export interface WatchEvent {
+  type: 'put' | 'delete';
+  kv: KeyValue;
+}
+
+/** Events of one watch response, all at revisions ≤ `revision`, in revision order. */
+export interface WatchBatch {
+  revision: bigint;
+  events: WatchEvent[];
+}
+
+/** The watch's start revision was compacted: re-read the state, then watch again from the read. */
+export class WatchCompactedError extends Error {
+  constructor(readonly compactRevision: bigint) {
+    super(
+      `watch start revision was compacted (compact revision ${compactRevision}); re-read and watch again`,
+    );
+    this.name = 'WatchCompactedError';
+  }
+}
+
+/** Converts etcd3's raw key-value (int64 as decimal strings) to ours. */
+export function toKeyValue(kv: IKeyValue): KeyValue {
+  return {
+    key: kv.key.toString(),
+    value: kv.value,
+    createRevision: BigInt(kv.create_revision || '0'),
+    modRevision: BigInt(kv.mod_revision || '0'),
+    leaseId: kv.lease || '0',
+  };
+}
