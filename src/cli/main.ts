@@ -8,6 +8,10 @@ import { CommanderError } from 'commander';
 import { printError } from './output.js';
 import { createProgram } from './program.js';
 
+// Deprecation notices are for the library's developers, not for someone running a command
+// (grpc-js triggers DEP0123 on every TLS connection to an IP address).
+process.noDeprecation = true;
+
 /** How long cleanup may linger after the command finished before the process exits anyway. */
 const EXIT_GRACE_MS = 3000;
 
