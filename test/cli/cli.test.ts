@@ -152,6 +152,7 @@ describe('etcd-concurrency lock', { timeout: 60_000 }, () => {
     await run.waitFor(/ready-marker/);
     const [key] = await keysUnder(`${name}/`);
     await etcd.client().delete().key(key!).exec();
+    // Exits promptly only if the background sleep, which holds our stdout, was killed too.
     const { code, stderr, stdout } = await run.exit();
     expect(stdout).toContain('got-TERM');
     expect(stderr).toMatch(/lock ".*lost\b.*deleted/);
@@ -182,16 +183,14 @@ describe('etcd-concurrency lock', { timeout: 60_000 }, () => {
   });
 
   it('forwards SIGTERM to the command and releases the lock after it exits', async () => {
-    // The marker comes after `sleep &` starts, so the signal finds the whole group in place.
+    // A Node child, not sh: sh defers trapped signals and its background jobs can miss one.
     const name = `${uniquePrefix('cli')}signal`;
-    const run = cli(
-      'lock',
-      name,
-      '--',
-      'sh',
-      '-c',
-      'trap "echo got-TERM; exit 5" TERM; sleep 30 & echo ready-marker; wait',
-    );
+    const child = [
+      "process.on('SIGTERM', () => { console.log('got-TERM'); process.exit(5); });",
+      "console.log('ready-marker');",
+      'setInterval(() => {}, 1000);',
+    ].join(' ');
+    const run = cli('lock', name, '--', process.execPath, '-e', child);
     await run.waitFor(/ready-marker/);
     run.kill('SIGTERM');
     const { code, stdout } = await run.exit();
