@@ -1,7 +1,8 @@
 /**
  * A job pool limited by a semaphore: 3 "GPUs" shared by 8 jobs in two worker processes' worth of
- * sessions. Big jobs take 2 GPUs at once; jobs start in the order they asked (a big job at the
- * head is not overtaken by small ones behind it), and never more than 3 GPUs are in use.
+ * sessions. Big jobs take 2 GPUs at once; jobs start in the order their requests reached etcd (a
+ * big job at the head is not overtaken by small ones behind it), and never more than 3 GPUs are
+ * in use.
  *
  *   ETCD_ENDPOINTS=127.0.0.1:2379 npx tsx examples/semaphore-pool.ts
  */
@@ -47,7 +48,8 @@ async function run(job: { id: string; gpus: number }, worker: number): Promise<v
   console.log(`${job.id} done`);
 } // `await using` releases the permit here, also when the job throws
 
-// Ask in order, 20 ms apart, so the queue order is the job order.
+// Ask roughly in order; the queue order is the order the requests reached etcd (the fencing
+// tokens), and jobs start in exactly that order.
 const running: Promise<void>[] = [];
 for (const [i, job] of jobs.entries()) {
   running.push(run(job, i % 2));
