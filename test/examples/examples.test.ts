@@ -1,7 +1,6 @@
-import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { useEtcd } from '../support/clients.js';
-import { ROOT, runTs, useSpawn } from '../support/spawn.js';
+import { runTs, useSpawn } from '../support/spawn.js';
 
 /**
  * Every example runs as a user runs it (`npx tsx examples/<name>.ts`, endpoints from
