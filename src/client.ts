@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { Etcd3, type IOptions } from 'etcd3';
-import { ExponentialBackoff, type IBackoff, NoopPolicy } from 'cockatiel';
+import { ExponentialBackoff, type IBackoff } from 'cockatiel';
 import { shareAuthChannel } from './core/auth.js';
+import { HostHealth, RetryUnsentPolicy } from './core/host-health.js';
 import { InvalidArgumentError } from './errors.js';
 
 /** TLS material for a secure cluster: file paths or buffers (PEM). */
@@ -38,7 +39,9 @@ const clientEndpoints = new WeakMap<Etcd3, readonly string[]>();
  * - no automatic re-execution of calls: etcd3's default retries every call, Txn and Put included,
  *   which makes a compare-and-swap look failed when its first attempt had succeeded. The library
  *   retries only where an operation is idempotent;
- * - no circuit breaker (etcd3's default keeps failing calls for 5 s after etcd is back);
+ * - no circuit breaker (etcd3's default keeps failing calls for 5 s after etcd is back); with
+ *   several endpoints, a member that just failed is passed over while another is healthy, and a
+ *   call that never reached a member goes to the next one at once;
  * - watches reconnect within 50 ms to 1 s instead of up to 30 s.
  *
  * @example
@@ -56,6 +59,7 @@ export function createClient(options: ClientOptions = {}): Etcd3 {
   const hosts = resolveEndpoints(endpoints);
   const credentials = resolveTls(tls ?? tlsFromEnv());
   const login = auth ?? authFromEnv();
+  const health = new HostHealth(hosts);
   const etcdOptions: IOptions = {
     hosts,
     grpcOptions: {
@@ -67,8 +71,8 @@ export function createClient(options: ClientOptions = {}): Etcd3 {
     defaultCallOptions: (context) =>
       context.isStream ? {} : { deadline: new Date(Date.now() + callTimeoutMs) },
     faultHandling: {
-      global: new NoopPolicy(),
-      host: () => new NoopPolicy(),
+      global: new RetryUnsentPolicy(hosts.length),
+      host: (host) => health.policyFor(host),
       // etcd3 types this as a backoff but calls .next() on it first, as on a factory.
       watchBackoff: new ExponentialBackoff({
         initialDelay: 50,
@@ -100,8 +104,13 @@ function resolveEndpoints(endpoints: string | string[] | undefined): string[] {
       ? (process.env.ETCD_ENDPOINTS ?? '127.0.0.1:2379').split(',')
       : typeof endpoints === 'string'
         ? endpoints.split(',')
-        : endpoints;
-  const hosts = list.map((e) => e.trim()).filter((e) => e !== '');
+        : (endpoints as unknown);
+  if (!Array.isArray(list) || (list as unknown[]).some((e) => typeof e !== 'string')) {
+    throw new InvalidArgumentError(
+      'endpoints must be a string or an array of strings, for example "127.0.0.1:2379" or ["https://etcd-1:2379"]',
+    );
+  }
+  const hosts = (list as string[]).map((e) => e.trim()).filter((e) => e !== '');
   if (hosts.length === 0) throw new InvalidArgumentError('createClient needs at least one etcd endpoint');
   return hosts;
 }

@@ -35,7 +35,10 @@ function jsonSafe(value: unknown): unknown {
 export class SessionExpiredError extends EtcdConcurrencyError {
   readonly leaseId: string;
   constructor(leaseId: string, detail: string, options?: ErrorOptions) {
-    super(`Session lease ${leaseHex(leaseId)} is lost: ${detail}`, options);
+    super(
+      `Session lease ${leaseHex(leaseId)} is lost: ${detail}. Its holds are gone; create a new Session to continue`,
+      options,
+    );
     this.leaseId = leaseId;
   }
 }
@@ -44,7 +47,7 @@ export class SessionExpiredError extends EtcdConcurrencyError {
 export class SessionClosedError extends EtcdConcurrencyError {
   readonly leaseId: string;
   constructor(leaseId: string, detail = 'the session was closed') {
-    super(`Session lease ${leaseHex(leaseId)} is closed: ${detail}`);
+    super(`Session lease ${leaseHex(leaseId)} is closed: ${detail}. Create a new Session to continue`);
     this.leaseId = leaseId;
   }
 }

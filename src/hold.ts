@@ -70,7 +70,7 @@ export class Hold implements AsyncDisposable {
 
   /** True until the hold is released or lost. */
   get isHeld(): boolean {
-    return !this.signal.aborted && this.releasing === undefined;
+    return !this.signal.aborted && this.releasing === undefined && !this.finished;
   }
 
   /**
@@ -93,18 +93,30 @@ export class Hold implements AsyncDisposable {
    * release never deletes a newer hold). Idempotent.
    */
   release(): Promise<void> {
-    this.releasing ??= (async () => {
-      this.stopWatching();
-      try {
-        await deleteIfCreated(this.session.client, this.key, this.fencingToken);
-      } catch (err) {
-        // A session that ended took the key with it (closed) or will (orphaned, lost).
-        if (this.session.isActive) throw err;
-      } finally {
+    if (this.finished) return Promise.resolve();
+    // A failed release is not cached: the hold stays registered (mutex.unlock() finds it) and
+    // keeps its watch, and the next call tries again. Otherwise one etcd hiccup would leave the
+    // key held until the session ends.
+    this.releasing ??= this.deleteKey().then(
+      () => {
+        this.stopWatching();
         this.finish();
-      }
-    })();
+      },
+      (err: unknown) => {
+        this.releasing = undefined;
+        throw err;
+      },
+    );
     return this.releasing;
+  }
+
+  private async deleteKey(): Promise<void> {
+    try {
+      await deleteIfCreated(this.session.client, this.key, this.fencingToken);
+    } catch (err) {
+      // A session that ended took the key with it (closed) or will (orphaned, lost).
+      if (this.session.isActive) throw err;
+    }
   }
 
   /** `await using` support: {@link release}. */

@@ -1,6 +1,7 @@
 import type { Etcd3 } from 'etcd3';
 import { translateError } from '../core/etcd-errors.js';
 import { validateName } from '../core/keys.js';
+import { validateClient, validateSignal } from '../core/validate.js';
 import { retryIdempotent } from '../core/txn.js';
 import { WatchCompactedError, watch } from '../core/watch.js';
 
@@ -35,6 +36,7 @@ export class Barrier {
     readonly client: Etcd3,
     key: string,
   ) {
+    validateClient(client, 'Barrier');
     validateName(key, 'Barrier');
     this.key = key;
   }
@@ -78,6 +80,7 @@ export class Barrier {
    */
   async wait(options: BarrierWaitOptions = {}): Promise<void> {
     const { signal } = options;
+    validateSignal(signal, `Barrier "${this.key}".wait`);
     signal?.throwIfAborted();
     for (;;) {
       let revision: bigint;

@@ -1,6 +1,7 @@
 import type { ITxnRequest, ITxnResponse } from 'etcd3';
 import { translateError } from '../core/etcd-errors.js';
 import { prefixOf, uniqueKey, validateName } from '../core/keys.js';
+import { validateSession, validateSignal } from '../core/validate.js';
 import { PrefixMirror } from '../core/mirror.js';
 import { keyGone, untilAborted } from '../core/queue.js';
 import { createOrGet, deleteIfCreated, retryIdempotent } from '../core/txn.js';
@@ -58,6 +59,7 @@ export class DoubleBarrier {
     key: string,
     count: number,
   ) {
+    validateSession(session, 'DoubleBarrier');
     validateName(key, 'DoubleBarrier');
     if (typeof count !== 'number' || !Number.isSafeInteger(count) || count < 1) {
       throw new InvalidArgumentError(
@@ -83,6 +85,7 @@ export class DoubleBarrier {
    */
   async enter(options: DoubleBarrierWaitOptions = {}): Promise<void> {
     const { signal } = options;
+    validateSignal(signal, `DoubleBarrier "${this.key}".enter`);
     this.begin(this.own === undefined, 'enter() was already called; call leave() before entering again');
     const session = this.session;
     const mirror = PrefixMirror.acquire(session.client, prefixOf(this.key));
@@ -122,6 +125,7 @@ export class DoubleBarrier {
    */
   async leave(options: DoubleBarrierWaitOptions = {}): Promise<void> {
     const { signal } = options;
+    validateSignal(signal, `DoubleBarrier "${this.key}".leave`);
     this.begin(this.own !== undefined, 'leave() was called before enter() completed; call enter() first');
     const own = this.own!;
     const session = this.session;

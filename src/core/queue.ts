@@ -1,6 +1,7 @@
 import { HoldLostError } from '../errors.js';
 import type { Session } from '../session/session.js';
 import { PrefixMirror } from './mirror.js';
+import { validateSignal } from './validate.js';
 import { createOrGet, deleteIfCreated, type OwnKey } from './txn.js';
 import type { KeyValue } from './watch.js';
 
@@ -125,6 +126,7 @@ interface Joined {
 /** Steps 1 and 2: own key created or found, and the mirror has applied everything up to it. */
 async function join(req: EnqueueRequest): Promise<Joined> {
   const { session, signal } = req;
+  validateSignal(signal, req.prefix);
   signal?.throwIfAborted();
   session.throwIfEnded();
   const mirror = PrefixMirror.acquire(session.client, req.prefix);

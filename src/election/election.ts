@@ -1,6 +1,7 @@
 import type { Etcd3 } from 'etcd3';
 import type { Observable } from 'rxjs';
 import { prefixOf, sessionKey, validateName } from '../core/keys.js';
+import { validateSession } from '../core/validate.js';
 import { InvalidArgumentError } from '../errors.js';
 import type { Hold } from '../hold.js';
 import type { Session } from '../session/session.js';
@@ -52,6 +53,7 @@ export class Election {
     readonly session: Session,
     name: string,
   ) {
+    validateSession(session, 'Election');
     validateName(name, 'Election');
     this.name = name;
     this.prefix = prefixOf(name);

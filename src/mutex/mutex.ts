@@ -1,4 +1,5 @@
 import { validateName, prefixOf, sessionKey } from '../core/keys.js';
+import { validateSession } from '../core/validate.js';
 import { enqueue, tryEnqueue, untilAborted } from '../core/queue.js';
 import { retryIdempotent } from '../core/txn.js';
 import { translateError } from '../core/etcd-errors.js';
@@ -50,6 +51,7 @@ export class Mutex {
     name: string,
     options: MutexOptions = {},
   ) {
+    validateSession(session, 'Mutex');
     validateName(name, 'Mutex');
     if (options.value !== undefined && typeof options.value !== 'string') {
       throw new InvalidArgumentError('Mutex value must be a string');

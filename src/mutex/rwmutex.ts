@@ -1,4 +1,5 @@
 import { prefixOf, uniqueKey, validateName } from '../core/keys.js';
+import { validateSession } from '../core/validate.js';
 import { enqueue, tryEnqueue, type ReadyPredicate } from '../core/queue.js';
 import { InvalidArgumentError, LockedError } from '../errors.js';
 import { Hold } from '../hold.js';
@@ -33,6 +34,7 @@ export class RWMutex {
     name: string,
     options: MutexOptions = {},
   ) {
+    validateSession(session, 'RWMutex');
     validateName(name, 'RWMutex');
     if (options.value !== undefined && typeof options.value !== 'string') {
       throw new InvalidArgumentError('RWMutex value must be a string');

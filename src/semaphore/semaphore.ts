@@ -1,6 +1,7 @@
 import { Observable } from 'rxjs';
 import { translateError } from '../core/etcd-errors.js';
 import { prefixOf, uniqueKey, validateName } from '../core/keys.js';
+import { validateSession } from '../core/validate.js';
 import { PrefixMirror } from '../core/mirror.js';
 import { enqueue, tryEnqueue, untilAborted, type ReadyPredicate } from '../core/queue.js';
 import { retryIdempotent } from '../core/txn.js';
@@ -62,6 +63,7 @@ export class Semaphore {
     name: string,
     options: SemaphoreOptions,
   ) {
+    validateSession(session, 'Semaphore');
     validateName(name, 'Semaphore');
     const permits = (options as SemaphoreOptions | undefined)?.permits;
     if (typeof permits !== 'number' || !Number.isSafeInteger(permits) || permits < 1) {

@@ -5,6 +5,7 @@ import { type Observable, ReplaySubject, Subject } from 'rxjs';
 import { translateError } from '../core/etcd-errors.js';
 import { InvalidArgumentError, SessionClosedError, SessionExpiredError, leaseHex } from '../errors.js';
 import { onClientClose } from '../core/client-hooks.js';
+import { validateClient, validateSignal } from '../core/validate.js';
 import { KeepAliveHub, normalizeId } from './keepalive-hub.js';
 
 /** The life of a session: see {@link Session.state$}. */
@@ -112,6 +113,8 @@ export class Session implements AsyncDisposable {
    * {@link orphan}, or loss.
    */
   static async create(client: Etcd3, options: SessionOptions = {}): Promise<Session> {
+    validateClient(client, 'Session.create');
+    validateSignal(options.signal, 'Session.create');
     if (client instanceof Namespace && (client as unknown as { prefix: Buffer }).prefix.length > 0) {
       throw new InvalidArgumentError(
         'Session.create needs the root Etcd3 client, not a namespace: etcd3 namespaces disagree between KV and watch',
