@@ -1,5 +1,5 @@
 import type { Etcd3, ITxnResponse } from 'etcd3';
-import { EtcdLeaseInvalidError } from 'etcd3';
+import { EtcdLeaseInvalidError, GRPCDeadlineExceededError } from 'etcd3';
 import pRetry from 'p-retry';
 import type { Session } from '../session/session.js';
 import { isTransientError, translateError } from './etcd-errors.js';
@@ -14,15 +14,24 @@ export async function retryIdempotent<T>(fn: () => Promise<T>, signal?: AbortSig
   try {
     return await fn();
   } catch (err) {
-    if (!isTransientError(err) || signal?.aborted) throw err;
+    if (!worthRetrying(err) || signal?.aborted) throw err;
     return pRetry(fn, {
       retries: 2,
       minTimeout: 50,
       maxTimeout: 500,
-      shouldRetry: ({ error }) => isTransientError(error),
+      shouldRetry: ({ error }) => worthRetrying(error),
       ...(signal ? { signal } : {}),
     });
   }
+}
+
+/**
+ * Connection trouble that fails fast (refused, reset, leader change) is worth another try; a call
+ * that ran into its deadline already spent the whole budget, and repeating it would multiply the
+ * caller's wait against a member that does not answer (the next call goes to another member).
+ */
+function worthRetrying(err: unknown): boolean {
+  return isTransientError(err) && !(err instanceof GRPCDeadlineExceededError);
 }
 
 /** What {@link createOrGet} found. */
