@@ -17,7 +17,7 @@ import { ringInProcess } from './cases/ring.js';
 import { caseId } from './spec.js';
 import { benchEtcd } from './etcd.js';
 import { type CaseResult, summarize } from './result.js';
-import { describeMachine } from './report/machine.js';
+import { describeMachine, loadAverage } from './report/machine.js';
 import { tableRows, textTable } from './report/table.js';
 import { evaluateTargets, targetsText } from './report/targets.js';
 import { writeReport } from './report/write.js';
@@ -81,6 +81,7 @@ const log = (message: string) => process.stderr.write(`${message}\n`);
 // channel close and exit by themselves.
 for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => process.exit(130));
 const runId = randomBytes(4).toString('hex');
+const loadAtStart = loadAverage();
 const etcd = await benchEtcd();
 log(
   `bench: ${etcd.description}; ${cases.length} cases × ${durationS} s${repeat > 1 ? ` × ${repeat} passes` : ''}; keys under bench/${runId}/`,
@@ -173,6 +174,7 @@ if (outDir !== undefined) {
     etcd: etcd.description,
     durationS,
     repeat,
+    load: [loadAtStart, loadAverage()],
   });
   log(`bench: wrote ${files.join(', ')}`);
 }

@@ -11,15 +11,21 @@ export const MULTI_PROCESS_N = 8;
 /** Session TTL of the crash-failover campaigners, seconds. */
 export const FAILOVER_TTL_S = 2;
 
-/** Every case, in the order they run: the floor first, then ours, then etcd3's, then the rest. */
+/**
+ * Every case, in the order they run: for each N, the floor, ours and etcd3's back to back, so
+ * that the ratios compare runs made seconds apart (load on a shared machine drifts); then the
+ * multi-process cases, Election and Semaphore.
+ */
 export function allCases(): BenchCase[] {
   return [
-    ...IN_PROCESS_N.map((n) => ringInProcess(n)),
-    ...IN_PROCESS_N.map((n) => ringInProcess(n, true)),
-    ...IN_PROCESS_N.map((n) => mutexInProcess(n, 'mem')),
-    ...IN_PROCESS_N.map((n) => mutexInProcess(n, 'txn')),
-    ...IN_PROCESS_N.map((n) => etcd3LockInProcess(n, 'mem')),
-    ...IN_PROCESS_N.map((n) => etcd3LockInProcess(n, 'txn')),
+    ...IN_PROCESS_N.flatMap((n) => [
+      ringInProcess(n),
+      ringInProcess(n, true),
+      mutexInProcess(n, 'mem'),
+      mutexInProcess(n, 'txn'),
+      etcd3LockInProcess(n, 'mem'),
+      etcd3LockInProcess(n, 'txn'),
+    ]),
     ringMultiProcess(MULTI_PROCESS_N),
     lockMultiProcess('etcd-concurrency', MULTI_PROCESS_N, 'mem'),
     lockMultiProcess('etcd-concurrency', MULTI_PROCESS_N, 'txn'),

@@ -49,8 +49,9 @@ export function acquisitionsChart(results: readonly CaseResult[], title: string)
   const rates = relevant.map((r) => r.ops_per_s!);
   if (ns.length === 0 || rates.length === 0) return emptyChart(title);
   const [minN, maxN] = [ns[0]!, ns.at(-1)!];
-  const yMin = 10 ** Math.floor(Math.log10(Math.min(...rates)));
-  const yMax = 10 ** Math.ceil(Math.log10(Math.max(...rates)));
+  const ticks = niceTicks(Math.min(...rates), Math.max(...rates));
+  const yMin = ticks[0]!;
+  const yMax = ticks.at(-1)!;
   const plotW = W - M.left - M.right;
   const plotH = H - M.top - M.bottom;
   const x = (n: number) =>
@@ -61,7 +62,7 @@ export function acquisitionsChart(results: readonly CaseResult[], title: string)
     `<rect width="${W}" height="${H}" fill="white"/>`,
     `<text x="${M.left}" y="22" font-size="15" font-weight="bold">${esc(title)}</text>`,
   ];
-  for (let v = yMin; v <= yMax * 1.0001; v *= 10) {
+  for (const v of ticks) {
     out.push(
       `<line x1="${M.left}" x2="${M.left + plotW}" y1="${y(v)}" y2="${y(v)}" stroke="#e0e0e0"/>`,
       `<text x="${M.left - 8}" y="${y(v) + 4}" text-anchor="end">${v >= 1000 ? `${v / 1000}k` : v}</text>`,
@@ -111,6 +112,15 @@ export function acquisitionsChart(results: readonly CaseResult[], title: string)
     '</svg>',
   );
   return `${out.join('\n')}\n`;
+}
+
+/** Gridlines in 1-2-5 steps, from the last one at or below `min` to the first at or above `max`. */
+function niceTicks(min: number, max: number): number[] {
+  const steps: number[] = [];
+  for (let d = 10 ** Math.floor(Math.log10(min)); d <= max * 10; d *= 10) steps.push(d, 2 * d, 5 * d);
+  const lo = steps.filter((v) => v <= min).at(-1) ?? steps[0]!;
+  const hi = steps.find((v) => v >= max) ?? steps.at(-1)!;
+  return steps.filter((v) => v >= lo && v <= hi);
 }
 
 function emptyChart(title: string): string {

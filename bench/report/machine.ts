@@ -1,5 +1,10 @@
 import os from 'node:os';
 
+/** The 1-minute load average: other work on a shared machine disturbs the numbers. */
+export function loadAverage(): number {
+  return Number(os.loadavg()[0]!.toFixed(2));
+}
+
 /** One line about the machine a run was made on, for the report. */
 export function describeMachine(): string {
   const cpus = os.cpus();

@@ -22,9 +22,23 @@ const COLUMNS: [string, (r: CaseResult) => string][] = [
   ['etcd ms/op', (r) => fmt(r.server_cpu_ms_per_op, 3)],
 ];
 
+/** Acquisitions/s as a multiple of the raw ring's at the same N and mode. */
+function vsRing(results: readonly CaseResult[]): (r: CaseResult) => string {
+  return (r) => {
+    const ring = results.find((x) => x.bench === 'ring' && x.mode === r.mode && x.n === r.n);
+    if (r.bench === 'ring' || !ring?.ops_per_s || r.ops_per_s === null) return '–';
+    return (r.ops_per_s / ring.ops_per_s).toFixed(2);
+  };
+}
+
 /** Column headers and cells, for the terminal and for Markdown. */
 export function tableRows(results: readonly CaseResult[]): { head: string[]; rows: string[][] } {
-  return { head: COLUMNS.map(([h]) => h), rows: results.map((r) => COLUMNS.map(([, cell]) => cell(r))) };
+  const columns: [string, (r: CaseResult) => string][] = [
+    ...COLUMNS.slice(0, 6),
+    ['× ring', vsRing(results)],
+    ...COLUMNS.slice(6),
+  ];
+  return { head: columns.map(([h]) => h), rows: results.map((r) => columns.map(([, cell]) => cell(r))) };
 }
 
 /** A plain-text table for the terminal; numbers right-aligned. */

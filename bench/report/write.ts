@@ -13,6 +13,8 @@ export interface Report {
   etcd: string;
   durationS: number;
   repeat: number;
+  /** 1-minute load average at the start and the end of the run. */
+  load: [number, number];
 }
 
 export const CHART_FILE = 'acquisitions.svg';
@@ -26,7 +28,8 @@ export async function writeReport(dir: string, report: Report): Promise<string[]
     `- Date: ${new Date().toISOString()}`,
     `- Machine: ${report.machine}`,
     `- etcd: ${report.etcd}`,
-    `- ${report.durationS} s per case${report.repeat > 1 ? `, ${report.repeat} interleaved passes, median run per case` : ''}; \`npm run bench\` (see docs/readme/benchmark.md for what each column means)`,
+    `- Load average (1 min) at the start / end of the run: ${report.load[0]} / ${report.load[1]} (other work on the machine disturbs the numbers)`,
+    `- ${report.durationS} s per case${report.repeat > 1 ? `, ${report.repeat} interleaved passes, median run per case` : ''}; \`npm run bench\` (the README's benchmark section says what each column means)`,
     '',
     `![acquisitions/s against N](${CHART_FILE})`,
     '',
