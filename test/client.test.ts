@@ -187,7 +187,9 @@ describe('createClient against a 3-member cluster with a dead member', () => {
         await client.get(`${prefix}k${i}`).catch(() => failed++);
         await plain.get(`${prefix}k${i}`).catch(() => plainFailed++);
       }
-      console.log(`1 of 3 members dead: ${failed}/60 calls failed (etcd3 without breaker or retries: ${plainFailed}/30)`);
+      console.log(
+        `1 of 3 members dead: ${failed}/60 calls failed (etcd3 without breaker or retries: ${plainFailed}/30)`,
+      );
       expect(failed).toBe(0);
       expect(plainFailed).toBeGreaterThan(0); // the measurement can tell the difference
     } finally {
