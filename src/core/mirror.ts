@@ -3,8 +3,8 @@ import type { Subscription } from 'rxjs';
 import pRetry from 'p-retry';
 import { onClientClose } from './client-hooks.js';
 import { isTransientError, translateError } from './etcd-errors.js';
-import { prefixRangeEnd } from './keys.js';
-import { type KeyValue, type WatchBatch, WatchCompactedError, toKeyValue, watch } from './watch.js';
+import { readPrefix } from './read.js';
+import { type KeyValue, type WatchBatch, WatchCompactedError, watch } from './watch.js';
 
 /** A waiter on the queue under a prefix: see {@link PrefixMirror.addWaiter}. */
 export interface MirrorWaiter {
@@ -227,23 +227,16 @@ export class PrefixMirror {
 
   /** Reads the prefix as of `revision`, the watch's start, and applies what the watch buffered since. */
   private async read(revision: bigint): Promise<void> {
-    const res = await pRetry(
-      () =>
-        this.client.kv.range({
-          key: Buffer.from(this.prefix),
-          range_end: prefixRangeEnd(this.prefix),
-          revision: revision.toString(),
-          sort_target: 'Create',
-          sort_order: 'Ascend',
-        }),
-      { retries: 5, minTimeout: 50, maxTimeout: 1000, shouldRetry: ({ error }) => isTransientError(error) },
-    );
+    // Patient with connection trouble: if this read gives up, the mirror and its waiters fail.
+    const read = await pRetry(() => readPrefix(this.client, this.prefix, { revision }), {
+      retries: 5,
+      minTimeout: 50,
+      maxTimeout: 1000,
+      shouldRetry: ({ error }) => isTransientError(error),
+    });
     if (this.failure) return;
     const fresh = new Map<string, KeyValue>();
-    for (const raw of res.kvs) {
-      const kv = toKeyValue(raw);
-      fresh.set(kv.key, kv);
-    }
+    for (const kv of read.kvs) fresh.set(kv.key, kv);
     // On a re-read, keys that vanished meanwhile are reported as deleted.
     const gone: KeyValue[] = [];
     for (const [key, kv] of this.keys) {

@@ -1,8 +1,6 @@
 import type { Etcd3 } from 'etcd3';
-import { translateError } from '../core/etcd-errors.js';
-import { prefixRangeEnd } from '../core/keys.js';
-import { retryIdempotent } from '../core/txn.js';
-import { type KeyValue, toKeyValue } from '../core/watch.js';
+import { readPrefix } from '../core/read.js';
+import type { KeyValue } from '../core/watch.js';
 import { NoLeaderError } from '../errors.js';
 
 /** The leader of an election as etcd stores it: the oldest key under the election's prefix. */
@@ -31,22 +29,7 @@ export function toLeaderInfo(kv: KeyValue): LeaderInfo {
 
 /** Reads the current leader with one linearizable range (oldest key, limit 1), as Go's `Leader()`. */
 export async function readLeader(client: Etcd3, name: string, prefix: string): Promise<LeaderInfo> {
-  let first: KeyValue | undefined;
-  try {
-    const res = await retryIdempotent(() =>
-      client.kv.range({
-        key: Buffer.from(prefix),
-        range_end: prefixRangeEnd(prefix),
-        sort_target: 'Create',
-        sort_order: 'Ascend',
-        limit: 1,
-      }),
-    );
-    const raw = res.kvs[0];
-    first = raw ? toKeyValue(raw) : undefined;
-  } catch (err) {
-    throw translateError(err, client, prefix);
-  }
+  const first = (await readPrefix(client, prefix, { limit: 1 })).kvs[0];
   if (!first) {
     throw new NoLeaderError(
       `Election "${name}" has no leader: no candidate key exists under "${prefix}"; campaign() to become one`,

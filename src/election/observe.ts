@@ -1,10 +1,9 @@
 import type { Etcd3 } from 'etcd3';
 import { Observable } from 'rxjs';
 import { translateError } from '../core/etcd-errors.js';
-import { prefixRangeEnd } from '../core/keys.js';
 import { PrefixMirror } from '../core/mirror.js';
-import { retryIdempotent } from '../core/txn.js';
-import { type KeyValue, type WatchBatch, type WatchEvent, toKeyValue } from '../core/watch.js';
+import { readPrefix } from '../core/read.js';
+import type { KeyValue, WatchBatch, WatchEvent } from '../core/watch.js';
 import { type LeaderInfo, toLeaderInfo } from './leader.js';
 
 /**
@@ -76,16 +75,9 @@ export function observeLeader(client: Etcd3, prefix: string): Observable<LeaderI
       await mirror.ready();
       // Our own read, not the mirror's current state: the mirror may lag etcd by a watch event,
       // and the first value must be as of a read made after subscribing (linearizable).
-      const res = await retryIdempotent(() =>
-        client.kv.range({
-          key: Buffer.from(prefix),
-          range_end: prefixRangeEnd(prefix),
-          sort_target: 'Create',
-          sort_order: 'Ascend',
-        }),
-      );
+      const read = await readPrefix(client, prefix);
       if (subscriber.closed) return;
-      view.reset(res.kvs.map(toKeyValue), BigInt(res.header.revision));
+      view.reset(read.kvs, read.revision);
       report();
       const buffered = pending ?? [];
       pending = undefined;

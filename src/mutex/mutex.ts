@@ -1,9 +1,7 @@
 import { validateName, prefixOf, sessionKey } from '../core/keys.js';
-import { validateSession } from '../core/validate.js';
 import { enqueue, tryEnqueue, untilAborted } from '../core/queue.js';
-import { retryIdempotent } from '../core/txn.js';
-import { translateError } from '../core/etcd-errors.js';
-import { prefixRangeEnd } from '../core/keys.js';
+import { readPrefix } from '../core/read.js';
+import { validateSession } from '../core/validate.js';
 import { LockedError, InvalidArgumentError } from '../errors.js';
 import { Hold } from '../hold.js';
 import type { Session } from '../session/session.js';
@@ -128,22 +126,8 @@ export class Mutex {
 
   /** Asks etcd whether this session's key is the oldest under the prefix, i.e. holds the mutex. */
   async isOwner(): Promise<boolean> {
-    const client = this.session.client;
-    try {
-      const res = await retryIdempotent(() =>
-        client.kv.range({
-          key: Buffer.from(this.prefix),
-          range_end: prefixRangeEnd(this.prefix),
-          sort_target: 'Create',
-          sort_order: 'Ascend',
-          limit: 1,
-          keys_only: true,
-        }),
-      );
-      return res.kvs[0]?.key.toString() === this.key;
-    } catch (err) {
-      throw translateError(err, client, this.prefix);
-    }
+    const { kvs } = await readPrefix(this.session.client, this.prefix, { limit: 1, keysOnly: true });
+    return kvs[0]?.key === this.key;
   }
 
   /**
