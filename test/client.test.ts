@@ -1,11 +1,10 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Etcd3, GRPCDeadlineExceededError } from 'etcd3';
 import { NoopPolicy, isBrokenCircuitError } from 'cockatiel';
 import { watch } from '../src/core/watch.js';
 import { EtcdUnavailableError, Session } from '../src/index.js';
-import { startEtcd, type EtcdCluster } from './support/etcd.js';
 import { startProxy } from './support/proxy.js';
-import { eventually, useEtcd } from './support/clients.js';
+import { eventually, usePrivateEtcd } from './support/clients.js';
 import { uniquePrefix } from './support/prefix.js';
 
 /**
@@ -13,19 +12,12 @@ import { uniquePrefix } from './support/prefix.js';
  * killed and restarted. Each test logs what it measured.
  */
 describe('createClient against a failing etcd', () => {
-  let cluster: EtcdCluster;
-  const etcd = useEtcd({ endpoints: () => cluster.endpoints });
-  beforeAll(async () => {
-    cluster = await startEtcd({ members: 1 });
-  });
-  afterAll(async () => {
-    await cluster.stop();
-  });
+  const etcd = usePrivateEtcd({ members: 1 });
 
   it('gives every unary call a deadline: a frozen etcd fails calls instead of hanging', async () => {
     const client = etcd.client({ callTimeoutMs: 1000 });
     await client.put(`${uniquePrefix('client')}warm`).value('1');
-    const member = cluster.members[0]!;
+    const member = etcd.cluster().members[0]!;
     member.pause();
     try {
       const started = Date.now();
@@ -37,7 +29,7 @@ describe('createClient against a failing etcd', () => {
       // The library's own calls turn it into a typed error naming the endpoint.
       const typed = await Session.create(client).catch((e: unknown) => e);
       expect(typed).toBeInstanceOf(EtcdUnavailableError);
-      expect((typed as Error).message).toContain(cluster.endpoints[0]!);
+      expect((typed as Error).message).toContain(etcd.cluster().endpoints[0]!);
     } finally {
       member.resume();
     }
@@ -45,11 +37,11 @@ describe('createClient against a failing etcd', () => {
 
   it('does not block calls with a circuit breaker once etcd is back (etcd3’s default does)', async () => {
     const ours = etcd.client();
-    const plain = new Etcd3({ hosts: cluster.endpoints });
+    const plain = new Etcd3({ hosts: etcd.cluster().endpoints });
     etcd.defer(() => {
       plain.close();
     });
-    const member = cluster.members[0]!;
+    const member = etcd.cluster().members[0]!;
     await member.kill('SIGKILL');
     try {
       // Enough failures to open etcd3's default breaker (3 consecutive failures).
@@ -69,7 +61,7 @@ describe('createClient against a failing etcd', () => {
   });
 
   it('never re-executes a write whose reply was lost (etcd3’s default retries it)', async () => {
-    const proxy = await startProxy(cluster.endpoints[0]!);
+    const proxy = await startProxy(etcd.cluster().endpoints[0]!);
     etcd.defer(() => proxy.close());
     const reader = etcd.client();
     const versionAfterLostReply = async (client: Etcd3, key: string) => {
@@ -112,7 +104,7 @@ describe('createClient against a failing etcd', () => {
       sub.unsubscribe();
     });
     await eventually(() => created, 5000, 'watch created');
-    const member = cluster.members[0]!;
+    const member = etcd.cluster().members[0]!;
     await member.kill('SIGKILL');
     try {
       await new Promise((r) => setTimeout(r, 3000)); // long enough for a default backoff to grow
@@ -128,7 +120,7 @@ describe('createClient against a failing etcd', () => {
   });
 
   it('notices a stalled connection (no RST) with gRPC keep-alive and resumes the watch', async () => {
-    const proxy = await startProxy(cluster.endpoints[0]!);
+    const proxy = await startProxy(etcd.cluster().endpoints[0]!);
     etcd.defer(() => proxy.close());
     const client = etcd.client({ endpoints: [proxy.endpoint] });
     const writer = etcd.client();
@@ -152,21 +144,14 @@ describe('createClient against a failing etcd', () => {
 });
 
 describe('createClient against a 3-member cluster with a dead member', () => {
-  let cluster: EtcdCluster;
-  const etcd = useEtcd({ endpoints: () => cluster.endpoints });
-  beforeAll(async () => {
-    cluster = await startEtcd({ members: 3 });
-  });
-  afterAll(async () => {
-    await cluster.stop();
-  });
+  const etcd = usePrivateEtcd({ members: 3 });
 
   it('steers calls, reads and writes, away from the dead member', async () => {
-    const leader = await cluster.leader();
-    const follower = cluster.members.find((m) => m !== leader)!;
+    const leader = await etcd.cluster().leader();
+    const follower = etcd.cluster().members.find((m) => m !== leader)!;
     const client = etcd.client();
     const plain = new Etcd3({
-      hosts: cluster.endpoints,
+      hosts: etcd.cluster().endpoints,
       faultHandling: { host: () => new NoopPolicy(), global: new NoopPolicy() },
     });
     etcd.defer(() => {

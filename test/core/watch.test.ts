@@ -1,11 +1,10 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { firstValueFrom, type Subscription, take, toArray } from 'rxjs';
 import { PrefixMirror } from '../../src/core/mirror.js';
 import { watch, WatchCompactedError, type WatchEvent } from '../../src/core/watch.js';
 import { Mutex } from '../../src/index.js';
-import { startEtcd, type EtcdCluster } from '../support/etcd.js';
 import { startProxy } from '../support/proxy.js';
-import { eventually, useEtcd } from '../support/clients.js';
+import { eventually, useEtcd, usePrivateEtcd } from '../support/clients.js';
 import { uniquePrefix } from '../support/prefix.js';
 
 const shared = useEtcd();
@@ -61,14 +60,7 @@ describe('core/watch', () => {
 });
 
 describe('core/watch and the mirror across an etcd restart', () => {
-  let cluster: EtcdCluster;
-  const own = useEtcd({ endpoints: () => cluster.endpoints });
-  beforeAll(async () => {
-    cluster = await startEtcd({ members: 1 });
-  });
-  afterAll(async () => {
-    await cluster.stop();
-  });
+  const own = usePrivateEtcd({ members: 1 });
 
   it('resumes after a restart without losing or repeating events', async () => {
     const client = own.client();
@@ -85,7 +77,7 @@ describe('core/watch and the mirror across an etcd restart', () => {
     await eventually(() => created, 5000, 'watch created');
     await writer.put(`${prefix}k`).value('1');
     await eventually(() => seen.length === 1, 5000, 'first event');
-    const member = cluster.members[0]!;
+    const member = own.cluster().members[0]!;
     await member.kill('SIGKILL');
     await member.start();
     // Written while the watcher's stream is still reconnecting: must arrive exactly once.
@@ -116,7 +108,7 @@ describe('core/watch and the mirror across an etcd restart', () => {
       5000,
       'queued',
     );
-    const member = cluster.members[0]!;
+    const member = own.cluster().members[0]!;
     await member.kill('SIGKILL');
     await member.start();
     for (;;) {
@@ -134,7 +126,7 @@ describe('core/watch and the mirror across an etcd restart', () => {
   });
 
   it('re-reads the prefix when compaction leaves its watch no way to resume', async () => {
-    const proxy = await startProxy(cluster.endpoints[0]!);
+    const proxy = await startProxy(own.cluster().endpoints[0]!);
     const client = own.client({ endpoints: [proxy.endpoint] });
     const writer = own.client();
     const prefix = uniquePrefix('mirror');

@@ -1,9 +1,8 @@
 import net, { type AddressInfo } from 'node:net';
 import type { Etcd3 } from 'etcd3';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Election } from '../../src/index.js';
-import { eventually, useEtcd } from '../support/clients.js';
-import { startEtcd, type EtcdCluster } from '../support/etcd.js';
+import { eventually, usePrivateEtcd } from '../support/clients.js';
 import { uniquePrefix } from '../support/prefix.js';
 import { expectWellOrdered, record, valuesOf } from './record.js';
 
@@ -69,18 +68,10 @@ async function currentRevision(client: Etcd3): Promise<string> {
 }
 
 describe('Election on a private etcd that fails', () => {
-  let cluster: EtcdCluster;
-  const etcd = useEtcd({ endpoints: () => cluster.endpoints });
-
-  beforeAll(async () => {
-    cluster = await startEtcd({ members: 1 });
-  });
-  afterAll(async () => {
-    await cluster.stop();
-  });
+  const etcd = usePrivateEtcd({ members: 1 });
 
   it('keeps observing across an etcd restart and reports the right leader afterwards', async () => {
-    const member = cluster.members[0]!;
+    const member = etcd.cluster().members[0]!;
     const client = etcd.client();
     const name = `${uniquePrefix('election')}restart`;
     // TTLs longer than the restart, so that both sessions survive it.
@@ -112,7 +103,7 @@ describe('Election on a private etcd that fails', () => {
   });
 
   it('reports every state missed while disconnected, and re-reads after compaction', async () => {
-    const proxy = await startProxy(cluster.endpoints[0]!);
+    const proxy = await startProxy(etcd.cluster().endpoints[0]!);
     etcd.defer(() => proxy.close());
     const client = etcd.client();
     // Only the observer goes through the proxy; it reconnects quickly once the proxy is back.

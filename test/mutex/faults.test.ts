@@ -1,18 +1,10 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Mutex } from '../../src/index.js';
-import { startEtcd, type EtcdCluster } from '../support/etcd.js';
-import { useEtcd } from '../support/clients.js';
+import { usePrivateEtcd } from '../support/clients.js';
 import { uniquePrefix } from '../support/prefix.js';
 
 describe('Mutex when etcd fails', () => {
-  let cluster: EtcdCluster;
-  const etcd = useEtcd({ endpoints: () => cluster.endpoints });
-  beforeAll(async () => {
-    cluster = await startEtcd({ members: 1 });
-  });
-  afterAll(async () => {
-    await cluster.stop();
-  });
+  const etcd = usePrivateEtcd();
 
   it('retries a release that failed while etcd was unreachable, so the lock is not stuck', async () => {
     const client = etcd.client({ callTimeoutMs: 1000 });
@@ -21,7 +13,7 @@ describe('Mutex when etcd fails', () => {
     const name = `${uniquePrefix('mutex-faults')}report`;
     const mutex = new Mutex(a, name);
     const hold = await mutex.lock();
-    const member = cluster.members[0]!;
+    const member = etcd.cluster().members[0]!;
     await member.kill('SIGKILL');
     try {
       await expect(hold.release()).rejects.toThrow(/Cannot reach etcd/);

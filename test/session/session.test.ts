@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { firstValueFrom, toArray } from 'rxjs';
 import {
   EtcdUnavailableError,
@@ -9,8 +9,7 @@ import {
   createClient,
   type SessionState,
 } from '../../src/index.js';
-import { startEtcd, type EtcdCluster } from '../support/etcd.js';
-import { blockEventLoop, eventually, useEtcd } from '../support/clients.js';
+import { blockEventLoop, eventually, useEtcd, usePrivateEtcd } from '../support/clients.js';
 import { uniquePrefix } from '../support/prefix.js';
 
 const etcd = useEtcd();
@@ -169,18 +168,10 @@ describe('Session on a shared etcd', () => {
 });
 
 describe('Session on a private etcd that fails', () => {
-  let cluster: EtcdCluster;
-  const own = useEtcd({ endpoints: () => cluster.endpoints });
-
-  beforeAll(async () => {
-    cluster = await startEtcd({ members: 1 });
-  });
-  afterAll(async () => {
-    await cluster.stop();
-  });
+  const own = usePrivateEtcd({ members: 1 });
 
   it('stays alive, and keeps its keys, across an etcd restart within the TTL', async () => {
-    const member = cluster.members[0]!;
+    const member = own.cluster().members[0]!;
     const client = own.client();
     const session = await own.session(client, { ttl: 8 });
     const key = `${uniquePrefix('session')}restart`;
@@ -196,7 +187,7 @@ describe('Session on a private etcd that fails', () => {
   });
 
   it('is lost when etcd stays unreachable past the deadline', async () => {
-    const member = cluster.members[0]!;
+    const member = own.cluster().members[0]!;
     const session = await own.session(undefined, { ttl: 2 });
     const states = recordStates(session);
     await member.kill('SIGKILL');
@@ -212,7 +203,7 @@ describe('Session on a private etcd that fails', () => {
   });
 
   it('is lost when etcd comes back with its data wiped', async () => {
-    const member = cluster.members[0]!;
+    const member = own.cluster().members[0]!;
     const session = await own.session(undefined, { ttl: 10 });
     await member.wipe();
     await member.start();

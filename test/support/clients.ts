@@ -1,8 +1,8 @@
 import type { Etcd3 } from 'etcd3';
-import { afterEach } from 'vitest';
+import { afterAll, afterEach, beforeAll } from 'vitest';
 import { createClient, type ClientOptions } from '../../src/client.js';
 import { Session, type SessionOptions } from '../../src/session/session.js';
-import { sharedEtcdEndpoints } from './etcd.js';
+import { sharedEtcdEndpoints, startEtcd, type EtcdCluster, type StartEtcdOptions } from './etcd.js';
 
 /**
  * Clients and sessions a test file creates, torn down after each test in the order etcd3 needs
@@ -64,4 +64,25 @@ export function blockEventLoop(ms: number): void {
   while (Date.now() < until) {
     /* busy */
   }
+}
+
+/**
+ * A private etcd for the test file (started before its tests, stopped after), for tests that kill,
+ * freeze, restart or wipe members, plus clients and sessions on it as {@link useEtcd} gives.
+ */
+export function usePrivateEtcd(options: StartEtcdOptions = {}) {
+  let cluster: EtcdCluster | undefined;
+  const current = (): EtcdCluster => {
+    if (!cluster) throw new Error('usePrivateEtcd: the cluster is only there inside tests');
+    return cluster;
+  };
+  beforeAll(async () => {
+    cluster = await startEtcd(options);
+  });
+  afterAll(async () => {
+    await cluster?.stop();
+    cluster = undefined;
+  });
+  const etcd = useEtcd({ endpoints: () => current().endpoints });
+  return { ...etcd, cluster: current } as const;
 }
