@@ -227,14 +227,18 @@ export class DoubleBarrier {
         // A vanished own key is reported by watchMirror; until then we count ourselves.
         const counted = mirror.get(own.key)?.createRevision === own.createRevision;
         if (!counted || this.participants(mirror).length < this.count) return 'wait';
-        this.announceReady(own).then(
-          () => {
-            finish();
-          },
-          (err: unknown) => {
-            finish(err as Error);
-          },
-        );
+        // Finish only once the mirror shows `ready`: leave() tells this round's `ready` from a
+        // stale one by the mirror's revision, so it must not start before the put is applied.
+        this.announceReady(own)
+          .then((revision) => (revision === undefined ? undefined : mirror.caughtUp(revision)))
+          .then(
+            () => {
+              finish();
+            },
+            (err: unknown) => {
+              finish(err as Error);
+            },
+          );
         return 'stop';
       },
     );
@@ -244,13 +248,17 @@ export class DoubleBarrier {
    * Puts `key/ready` unless it was put after our key was created. The guard makes concurrent
    * announcements cost one write (and one watch event): the first commits, the rest compare false.
    */
-  private async announceReady(own: KeyValue): Promise<void> {
+  private async announceReady(own: KeyValue): Promise<bigint | undefined> {
     const ready = Buffer.from(this.readyKey);
-    await this.txn(this.readyKey, {
+    const res = await this.txn(this.readyKey, {
       compare: [{ key: ready, target: 'Mod', result: 'Less', mod_revision: own.createRevision.toString() }],
       success: [{ request_put: { key: ready, value: Buffer.alloc(0) } }],
-      failure: [],
+      failure: [{ request_range: { key: ready } }],
     });
+    // The revision of the `ready` put that counts: ours, or the one another participant made.
+    if (res.succeeded) return BigInt(res.header.revision);
+    const existing = res.responses[0]?.response_range.kvs[0];
+    return existing ? BigInt(existing.mod_revision) : undefined;
   }
 
   /** Resolves once none of `others` exists any more (each left or its lease ended). */
