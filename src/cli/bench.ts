@@ -8,6 +8,7 @@ import { onStopSignal, signalExitCode } from './signals.js';
 export interface BenchOptions {
   quick?: boolean;
   duration?: string;
+  repeat?: string;
   only?: string;
   out?: string;
   list?: boolean;
@@ -38,6 +39,7 @@ export async function benchCommand(options: BenchOptions, globals: GlobalOptions
   const args = [
     ...(options.quick ? ['--quick'] : []),
     ...(options.duration !== undefined ? ['--duration', options.duration] : []),
+    ...(options.repeat !== undefined ? ['--repeat', options.repeat] : []),
     ...(options.only !== undefined ? ['--only', options.only] : []),
     ...(options.out !== undefined ? ['--out', options.out] : []),
     ...(options.list ? ['--list'] : []),

@@ -105,6 +105,7 @@ Example:
     )
     .option('--quick', 'every case briefly, for a smoke run')
     .option('--duration <seconds>', 'seconds per case (default 3)')
+    .option('--repeat <k>', 'interleaved passes, median run per case (steadier numbers)')
     .option('--only <ids>', 'only the cases whose id contains one of these (comma separated)')
     .option('--out <dir>', 'where to write the report')
     .option('--list', 'print the case ids and exit')

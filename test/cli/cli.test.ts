@@ -274,5 +274,9 @@ describe('etcd-concurrency bench', { timeout: 60_000 }, () => {
     expect(filtered.length).toBeGreaterThan(0);
     expect(filtered.length).toBeLessThan(ids.length);
     expect(filtered.every((id) => id.includes('mutex'))).toBe(true);
+    // --repeat reaches the benchmark, which checks it.
+    const repeat = await cli('bench', '--list', '--repeat', '0').exit();
+    expect(repeat.code).not.toBe(0);
+    expect(repeat.stderr).toContain('--repeat must be a positive integer');
   });
 });
