@@ -1,5 +1,6 @@
 import { HoldLostError } from '../errors.js';
 import type { Session } from '../session/session.js';
+import { untilAborted } from './abort.js';
 import { PrefixMirror } from './mirror.js';
 import { validateSignal } from './validate.js';
 import { createOrGet, deleteIfCreated, type OwnKey } from './txn.js';
@@ -176,36 +177,4 @@ export async function keyGone(session: Session, key: string, when: string): Prom
     return new HoldLostError(key, `its key was deleted ${when} by another client`);
   }
   return session.signal.reason as Error;
-}
-
-/** `promise`, unless one of the signals aborts first (then its reason). */
-export function untilAborted<T>(promise: Promise<T>, ...signals: (AbortSignal | undefined)[]): Promise<T> {
-  const live = signals.filter((s): s is AbortSignal => s !== undefined);
-  if (live.length === 0) return promise;
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = function (this: AbortSignal) {
-      done();
-      reject(this.reason as Error);
-    };
-    const done = () => {
-      for (const s of live) s.removeEventListener('abort', onAbort);
-    };
-    for (const s of live) {
-      if (s.aborted) {
-        reject(s.reason as Error);
-        return;
-      }
-      s.addEventListener('abort', onAbort, { once: true });
-    }
-    promise.then(
-      (v) => {
-        done();
-        resolve(v);
-      },
-      (err: unknown) => {
-        done();
-        reject(err instanceof Error ? err : new Error(String(err)));
-      },
-    );
-  });
 }

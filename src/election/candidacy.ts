@@ -1,7 +1,8 @@
 import { EtcdLeaseInvalidError } from 'etcd3';
 import { type Observable, ReplaySubject } from 'rxjs';
 import { translateError } from '../core/etcd-errors.js';
-import { enqueue, keyGone, untilAborted } from '../core/queue.js';
+import { untilAborted } from '../core/abort.js';
+import { enqueue, keyGone } from '../core/queue.js';
 import { deleteIfCreated, retryIdempotent } from '../core/txn.js';
 import { NotLeaderError } from '../errors.js';
 import { Hold } from '../hold.js';

@@ -1,5 +1,6 @@
 import { validateName, prefixOf, sessionKey } from '../core/keys.js';
-import { enqueue, tryEnqueue, untilAborted } from '../core/queue.js';
+import { untilAborted } from '../core/abort.js';
+import { enqueue, tryEnqueue } from '../core/queue.js';
 import { readPrefix } from '../core/read.js';
 import { validateSession } from '../core/validate.js';
 import { LockedError, InvalidArgumentError } from '../errors.js';

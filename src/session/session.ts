@@ -4,6 +4,7 @@ import { EtcdLeaseInvalidError, Namespace } from 'etcd3';
 import { type Observable, ReplaySubject, Subject } from 'rxjs';
 import { translateError } from '../core/etcd-errors.js';
 import { InvalidArgumentError, SessionClosedError, SessionExpiredError, leaseHex } from '../errors.js';
+import { untilAborted, untilAbortedOrUndo } from '../core/abort.js';
 import { onClientClose } from '../core/client-hooks.js';
 import { validateClient, validateSignal } from '../core/validate.js';
 import { KeepAliveHub, normalizeId } from './keepalive-hub.js';
@@ -129,7 +130,7 @@ export class Session implements AsyncDisposable {
     let remainingMs: number;
     try {
       if (leaseId === undefined) {
-        const res = await raceSignal(
+        const res = await untilAbortedOrUndo(
           client.leaseClient.leaseGrant({ TTL: String(ttl), ID: '0' }),
           signal,
           (r) => client.leaseClient.leaseRevoke({ ID: r.ID }).catch(() => undefined),
@@ -140,7 +141,7 @@ export class Session implements AsyncDisposable {
         remainingMs = grantedTtl * 1000;
       } else {
         id = parseLeaseId(leaseId);
-        const res = await raceSignal(client.leaseClient.leaseTimeToLive({ ID: id, keys: false }), signal);
+        const res = await untilAborted(client.leaseClient.leaseTimeToLive({ ID: id, keys: false }), signal);
         if (Number(res.TTL) <= 0) {
           throw new InvalidArgumentError(
             `Lease ${leaseHex(id)} (${id}) does not exist: it expired, was revoked, or was never granted`,
@@ -338,32 +339,4 @@ function parseLeaseId(leaseId: string): string {
     );
   }
   return normalizeId(leaseId);
-}
-
-/**
- * Resolves with `promise` unless `signal` aborts first. When the abort wins, `undo` runs on the
- * late result, so that nothing the call created outlives the cancelled operation.
- */
-export async function raceSignal<T>(
-  promise: Promise<T>,
-  signal: AbortSignal | undefined,
-  undo?: (late: T) => unknown,
-): Promise<T> {
-  if (!signal) return promise;
-  signal.throwIfAborted();
-  let onAbort!: () => void;
-  const aborted = new Promise<never>((_, reject) => {
-    onAbort = () => {
-      reject(signal.reason as Error);
-    };
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
-  try {
-    return await Promise.race([promise, aborted]);
-  } catch (err) {
-    if (signal.aborted && undo) promise.then(undo, () => undefined);
-    throw err;
-  } finally {
-    signal.removeEventListener('abort', onAbort);
-  }
 }
