@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { parseEndpoints, startEtcd } from '../test/support/etcd-cluster.js';
+import { etcdFromEnvOrStart } from '../test/support/etcd-cluster.js';
 
 /** The etcd the demo plays on. */
 export interface DemoEtcd {
@@ -13,15 +13,6 @@ export interface DemoEtcd {
   stop(): Promise<void>;
 }
 
-async function serverVersion(endpoint: string): Promise<string | undefined> {
-  try {
-    const res = await fetch(`${endpoint}/version`, { signal: AbortSignal.timeout(2000) });
-    return ((await res.json()) as { etcdserver?: string }).etcdserver;
-  } catch {
-    return undefined;
-  }
-}
-
 /**
  * `ETCD_ENDPOINTS` when set; otherwise a private single-node etcd started exactly as the tests
  * start theirs (test/support/etcd-cluster.ts: free loopback ports, a fresh temp dir, the etcd
@@ -29,10 +20,11 @@ async function serverVersion(endpoint: string): Promise<string | undefined> {
  * harness' exit hook and watchdog if the demo dies first.
  */
 export async function startDemoEtcd(): Promise<DemoEtcd> {
-  const fromEnv = process.env.ETCD_ENDPOINTS?.trim();
-  if (fromEnv) {
-    const endpoints = parseEndpoints(fromEnv);
-    const version = await serverVersion(endpoints[0] ?? '');
+  if (!process.env.ETCD_ENDPOINTS?.trim())
+    console.log('  ETCD_ENDPOINTS is unset: starting an embedded etcd…');
+  const etcd = await etcdFromEnvOrStart();
+  const { endpoints, version, cluster } = etcd;
+  if (!cluster) {
     return {
       endpoints,
       description: `${version ? `etcd ${version}` : 'etcd'} at ${endpoints.join(', ')} (ETCD_ENDPOINTS)`,
@@ -40,20 +32,13 @@ export async function startDemoEtcd(): Promise<DemoEtcd> {
       stop: () => Promise.resolve(),
     };
   }
-  console.log('  ETCD_ENDPOINTS is unset: starting an embedded etcd…');
-  const cluster = await startEtcd({ members: 1 });
   const member = cluster.members[0];
   const dataDir = member ? path.dirname(member.dataDir) : undefined;
-  const version = await serverVersion(cluster.endpoints[0] ?? '');
   return {
-    endpoints: cluster.endpoints,
-    description:
-      `embedded etcd ${version ?? ''} at ${cluster.endpoints.join(', ')}, pid ${member?.pid ?? '?'}, data in ${dataDir ?? '?'}`.replace(
-        '  ',
-        ' ',
-      ),
+    endpoints,
+    description: `embedded etcd${version ? ` ${version}` : ''} at ${endpoints.join(', ')}, pid ${member?.pid ?? '?'}, data in ${dataDir ?? '?'}`,
     embedded: true,
     ...(dataDir ? { dataDir } : {}),
-    stop: () => cluster.stop(),
+    stop: () => etcd.stop(),
   };
 }

@@ -792,3 +792,47 @@ export async function startEtcd(opts: StartEtcdOptions = {}): Promise<EtcdCluste
   }
   throw noEtcdError(`a ${size}-member cluster needs the \`etcd\` binary, which is not on PATH`);
 }
+
+/** etcd's own version string from `GET /version` (undefined if it does not answer in 2 s). */
+export async function serverVersion(endpoint: string): Promise<string | undefined> {
+  try {
+    const res = await fetch(`${endpoint}/version`, { signal: AbortSignal.timeout(2000) });
+    return ((await res.json()) as { etcdserver?: string }).etcdserver;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The etcd a script (bench, demo) runs against: see {@link etcdFromEnvOrStart}. */
+export interface ScriptEtcd {
+  endpoints: string[];
+  version: string | undefined;
+  /** The private etcd started because ETCD_ENDPOINTS was unset; undefined otherwise. */
+  cluster: EtcdCluster | undefined;
+  /** Stops the private etcd, if one was started. */
+  stop(): Promise<void>;
+}
+
+/**
+ * `ETCD_ENDPOINTS` when set; otherwise a private single-node etcd started exactly as the tests
+ * start theirs (free loopback ports, a fresh temp dir, etcd-server installed with apt if missing).
+ */
+export async function etcdFromEnvOrStart(): Promise<ScriptEtcd> {
+  const fromEnv = process.env.ETCD_ENDPOINTS?.trim();
+  if (fromEnv) {
+    const endpoints = parseEndpoints(fromEnv);
+    return {
+      endpoints,
+      version: await serverVersion(endpoints[0] ?? ''),
+      cluster: undefined,
+      stop: () => Promise.resolve(),
+    };
+  }
+  const cluster = await startEtcd({ members: 1 });
+  return {
+    endpoints: cluster.endpoints,
+    version: await serverVersion(cluster.endpoints[0] ?? ''),
+    cluster,
+    stop: () => cluster.stop(),
+  };
+}
