@@ -49,7 +49,7 @@ describe('Barrier', () => {
     const releasedAt = Date.now();
     await new Barrier(etcd.client(), key).release();
     await Promise.all(waiters.map((w) => w.done));
-    expect(Date.now() - releasedAt).toBeLessThan(500);
+    expect(Date.now() - releasedAt).toBeLessThan(1500);
   });
 
   it('wait returns at once when the barrier is not held, matching the exact key only', async () => {
@@ -60,7 +60,7 @@ describe('Barrier', () => {
     await client.put(`${key}/child`).value('');
     const started = Date.now();
     await Promise.all(Array.from({ length: 5 }, () => new Barrier(client, key).wait()));
-    expect(Date.now() - started).toBeLessThan(500);
+    expect(Date.now() - started).toBeLessThan(1500);
   });
 
   it('a waiter sees a release even if the barrier is raised again right after', async () => {

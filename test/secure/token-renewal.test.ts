@@ -71,7 +71,7 @@ describe.each([
         firstValueFrom(Election.observe(b.client, etcd.name('observe'))),
       );
       expect(leader).toBeNull();
-      expect(observeMs).toBeLessThan(1000);
+      expect(observeMs).toBeLessThan(2500);
 
       // The holder's release (a unary call with an expired token) hands the lock over at once.
       await sleep(TOKEN_TTL_S * 1000 + 500);
@@ -81,7 +81,7 @@ describe.each([
           return waitB.promise;
         })(),
       );
-      expect(handoffMs).toBeLessThan(1000);
+      expect(handoffMs).toBeLessThan(2500);
       expect(holdB.fencingToken).toBeGreaterThan(holdA.fencingToken);
 
       // The former holder waits again: its mirror's watch is created anew with an expired token.
