@@ -163,8 +163,10 @@ describe('Mutex', () => {
     const doomed = await etcd.session(client, { ttl: 30 });
     const pending = new Mutex(doomed, name).lock();
     await waitForKeys(client, `${name}/`, 2);
+    // Expect before revoking: the wait may end while the revoke's reply is still on its way.
+    const rejected = expect(pending).rejects.toBeInstanceOf(SessionExpiredError);
     await etcd.client().leaseClient.leaseRevoke({ ID: doomed.leaseId });
-    await expect(pending).rejects.toBeInstanceOf(SessionExpiredError);
+    await rejected;
     expect(await keysUnder(client, `${name}/`)).toEqual([holder.key]);
     await holder.release();
   });
@@ -176,8 +178,9 @@ describe('Mutex', () => {
     const session = await etcd.session(client);
     const pending = new Mutex(session, name).lock();
     await waitForKeys(client, `${name}/`, 2);
+    const rejected = expect(pending).rejects.toBeInstanceOf(SessionClosedError);
     await session.close();
-    await expect(pending).rejects.toBeInstanceOf(SessionClosedError);
+    await rejected;
     expect(await keysUnder(client, `${name}/`)).toEqual([holder.key]);
     await holder.release();
   });

@@ -122,8 +122,10 @@ describe('RWMutex', () => {
     const doomed = await etcd.session(client);
     const pending = new RWMutex(doomed, name).lock();
     await waitForKeys(client, `${name}/`, 2);
+    // Expect before revoking: the wait may end while the revoke's reply is still on its way.
+    const rejected = expect(pending).rejects.toBeInstanceOf(SessionExpiredError);
     await etcd.client().leaseClient.leaseRevoke({ ID: doomed.leaseId });
-    await expect(pending).rejects.toBeInstanceOf(SessionExpiredError);
+    await rejected;
     expect(await keysUnder(client, `${name}/`)).toEqual([reader.key]);
     await reader.release();
   });
