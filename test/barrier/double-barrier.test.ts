@@ -1,5 +1,4 @@
 import { describe, expect, it } from 'vitest';
-import type { Etcd3 } from 'etcd3';
 import {
   DoubleBarrier,
   InvalidArgumentError,
@@ -7,22 +6,10 @@ import {
   SessionExpiredError,
   TooManyParticipantsError,
 } from '../../src/index.js';
-import { useEtcd } from '../support/clients.js';
+import { useEtcd, keysUnder, waitForKeys } from '../support/clients.js';
 import { uniquePrefix } from '../support/prefix.js';
 
 const etcd = useEtcd();
-
-async function keysUnder(client: Etcd3, prefix: string): Promise<string[]> {
-  return client.getAll().prefix(prefix).keys();
-}
-
-async function waitForKeys(client: Etcd3, prefix: string, count: number): Promise<void> {
-  for (let i = 0; i < 500; i++) {
-    if ((await keysUnder(client, prefix)).length === count) return;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  throw new Error(`expected ${count} keys under ${prefix}`);
-}
 
 /** A promise with a synchronous view of whether it has settled. */
 function track<T>(promise: Promise<T>): { promise: Promise<T>; settled: () => boolean } {
@@ -47,7 +34,7 @@ describe('DoubleBarrier', () => {
       ),
     );
     const entering = barriers.slice(0, 4).map((b) => track(b.enter()));
-    await waitForKeys(client, `${key}/waiters/`, 4);
+    await waitForKeys(client, `${key}/waiters/`, 4, { exactly: true });
     await sleep(200);
     expect(entering.map((e) => e.settled())).toEqual([false, false, false, false]);
     const lastIn = Date.now();
@@ -127,7 +114,7 @@ describe('DoubleBarrier', () => {
     const doomed = await etcd.session(client, { ttl: 30 });
     const p3 = new DoubleBarrier(doomed, key, 3);
     const entering = [p1.enter(), p2.enter()];
-    await waitForKeys(client, `${key}/waiters/`, 2);
+    await waitForKeys(client, `${key}/waiters/`, 2, { exactly: true });
     await p3.enter();
     await Promise.all(entering);
 
@@ -145,7 +132,7 @@ describe('DoubleBarrier', () => {
     const doomed = await etcd.session(client, { ttl: 30 });
     const oldest = new DoubleBarrier(doomed, key, 3);
     const pending = oldest.enter();
-    await waitForKeys(client, `${key}/waiters/`, 1);
+    await waitForKeys(client, `${key}/waiters/`, 1, { exactly: true });
     const others = [
       new DoubleBarrier(await etcd.session(client), key, 3),
       new DoubleBarrier(await etcd.session(client), key, 3),
@@ -165,14 +152,14 @@ describe('DoubleBarrier', () => {
     const client = etcd.client();
     const key = `${uniquePrefix('dbarrier')}replace`;
     const p1 = track(new DoubleBarrier(await etcd.session(client), key, 3).enter());
-    await waitForKeys(client, `${key}/waiters/`, 1);
+    await waitForKeys(client, `${key}/waiters/`, 1, { exactly: true });
     const doomed = await etcd.session(client, { ttl: 30 });
     const p2 = track(new DoubleBarrier(doomed, key, 3).enter());
-    await waitForKeys(client, `${key}/waiters/`, 2);
+    await waitForKeys(client, `${key}/waiters/`, 2, { exactly: true });
     await etcd.client().leaseClient.leaseRevoke({ ID: doomed.leaseId });
     await expect(p2.promise).rejects.toBeInstanceOf(SessionExpiredError);
     const p3 = track(new DoubleBarrier(await etcd.session(client), key, 3).enter());
-    await waitForKeys(client, `${key}/waiters/`, 2);
+    await waitForKeys(client, `${key}/waiters/`, 2, { exactly: true });
     await sleep(200);
     // Two live participants: the dead one does not count as entered.
     expect([p1.settled(), p3.settled()]).toEqual([false, false]);
@@ -187,7 +174,7 @@ describe('DoubleBarrier', () => {
     const p1 = new DoubleBarrier(await etcd.session(client), key, 3);
     const p2 = new DoubleBarrier(await etcd.session(client), key, 3);
     const entering = [track(p1.enter()), track(p2.enter())];
-    await waitForKeys(client, `${key}/waiters/`, 2);
+    await waitForKeys(client, `${key}/waiters/`, 2, { exactly: true });
     await sleep(100);
     expect(entering.map((e) => e.settled())).toEqual([false, false]);
     // A Go participant that created its key and was killed before its second read: its lease is
@@ -245,7 +232,7 @@ describe('DoubleBarrier', () => {
     const pending = expect(new DoubleBarrier(session, key, 2).enter()).rejects.toBeInstanceOf(
       SessionClosedError,
     );
-    await waitForKeys(client, `${key}/waiters/`, 1);
+    await waitForKeys(client, `${key}/waiters/`, 1, { exactly: true });
     await session.close();
     await pending;
     expect(await keysUnder(client, `${key}/`)).toEqual([]);
@@ -256,7 +243,7 @@ describe('DoubleBarrier', () => {
     const key = `${uniquePrefix('dbarrier')}abortleave`;
     const oldest = new DoubleBarrier(await etcd.session(client), key, 2);
     const pending = oldest.enter();
-    await waitForKeys(client, `${key}/waiters/`, 1);
+    await waitForKeys(client, `${key}/waiters/`, 1, { exactly: true });
     const other = new DoubleBarrier(await etcd.session(client), key, 2);
     await Promise.all([pending, other.enter()]);
     // The oldest waits for the other to leave; aborting leaves it inside, its key in place.

@@ -1,4 +1,3 @@
-import type { Etcd3 } from 'etcd3';
 import { describe, expect, it } from 'vitest';
 import {
   Election,
@@ -10,7 +9,7 @@ import {
   SessionClosedError,
   SessionExpiredError,
 } from '../../src/index.js';
-import { eventually, useEtcd } from '../support/clients.js';
+import { useEtcd, keysUnder, waitForKeys } from '../support/clients.js';
 import { uniquePrefix } from '../support/prefix.js';
 import { expectWellOrdered, record, valuesOf } from './record.js';
 
@@ -18,14 +17,6 @@ const etcd = useEtcd();
 
 const leaseHex = (id: string) => BigInt(id).toString(16);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function keysUnder(client: Etcd3, prefix: string): Promise<string[]> {
-  return client.getAll().prefix(prefix).keys();
-}
-
-async function waitForKeys(client: Etcd3, prefix: string, count: number): Promise<void> {
-  await eventually(async () => (await keysUnder(client, prefix)).length >= count, 5000, `${count} keys`);
-}
 
 /** Resolves once `signal` has aborted (at once if it already has). */
 function aborted(signal: AbortSignal): Promise<void> {

@@ -1,5 +1,4 @@
 import { describe, expect, it } from 'vitest';
-import type { Etcd3 } from 'etcd3';
 import {
   HoldLostError,
   InvalidArgumentError,
@@ -8,14 +7,10 @@ import {
   SessionClosedError,
   SessionExpiredError,
 } from '../../src/index.js';
-import { useEtcd } from '../support/clients.js';
+import { useEtcd, keysUnder, waitForKeys } from '../support/clients.js';
 import { uniquePrefix } from '../support/prefix.js';
 
 const etcd = useEtcd();
-
-async function keysUnder(client: Etcd3, prefix: string): Promise<string[]> {
-  return client.getAll().prefix(prefix).keys();
-}
 
 const leaseHex = (id: string) => BigInt(id).toString(16);
 
@@ -336,11 +331,3 @@ describe('Mutex', () => {
     }
   });
 });
-
-async function waitForKeys(client: Etcd3, prefix: string, count: number): Promise<void> {
-  for (let i = 0; i < 500; i++) {
-    if ((await keysUnder(client, prefix)).length >= count) return;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  throw new Error(`expected ${count} keys under ${prefix}`);
-}

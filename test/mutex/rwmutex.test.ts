@@ -1,22 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import type { Etcd3 } from 'etcd3';
 import { InvalidArgumentError, LockedError, RWMutex, SessionExpiredError } from '../../src/index.js';
-import { useEtcd } from '../support/clients.js';
+import { useEtcd, keysUnder, waitForKeys } from '../support/clients.js';
 import { uniquePrefix } from '../support/prefix.js';
 
 const etcd = useEtcd();
-
-async function keysUnder(client: Etcd3, prefix: string): Promise<string[]> {
-  return client.getAll().prefix(prefix).keys();
-}
-
-async function waitForKeys(client: Etcd3, prefix: string, count: number): Promise<void> {
-  for (let i = 0; i < 500; i++) {
-    if ((await keysUnder(client, prefix)).length >= count) return;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  throw new Error(`expected ${count} keys under ${prefix}`);
-}
 
 function track<T>(promise: Promise<T>): { done: () => boolean; promise: Promise<T> } {
   let settled = false;

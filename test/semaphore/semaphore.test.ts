@@ -1,5 +1,4 @@
 import { describe, expect, it } from 'vitest';
-import type { Etcd3 } from 'etcd3';
 import {
   InvalidArgumentError,
   Permit,
@@ -10,25 +9,13 @@ import {
   SessionExpiredError,
   type SemaphoreHolder,
 } from '../../src/index.js';
-import { eventually, useEtcd } from '../support/clients.js';
+import { eventually, useEtcd, keysUnder, waitForKeys } from '../support/clients.js';
 import { uniquePrefix } from '../support/prefix.js';
 
 const etcd = useEtcd();
 
 const leaseHex = (id: string) => BigInt(id).toString(16);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function keysUnder(client: Etcd3, prefix: string): Promise<string[]> {
-  return client.getAll().prefix(prefix).keys();
-}
-
-async function waitForKeys(client: Etcd3, prefix: string, count: number): Promise<void> {
-  for (let i = 0; i < 500; i++) {
-    if ((await keysUnder(client, prefix)).length === count) return;
-    await sleep(10);
-  }
-  throw new Error(`expected ${count} keys under ${prefix}`);
-}
 
 /** A promise with a synchronous view of whether it has settled. */
 function track<T>(promise: Promise<T>): { promise: Promise<T>; settled: () => boolean } {
@@ -123,7 +110,7 @@ describe('Semaphore', () => {
     for (let i = 0; i < 8; i++) {
       const sem = new Semaphore(await etcd.session(client), name, { permits: 2 });
       const pending = sem.acquire();
-      await waitForKeys(client, `${name}/`, i + 3); // one after another
+      await waitForKeys(client, `${name}/`, i + 3, { exactly: true }); // one after another
       waiters.push(
         pending.then(async (permit) => {
           order.push(i);
@@ -145,9 +132,9 @@ describe('Semaphore', () => {
     const sem = (s: Awaited<ReturnType<typeof etcd.session>>) => new Semaphore(s, name, { permits: 3 });
     const light = await sem(await etcd.session(client)).acquire({ weight: 1 });
     const heavy = track(sem(await etcd.session(client)).acquire({ weight: 3 }));
-    await waitForKeys(client, `${name}/`, 2);
+    await waitForKeys(client, `${name}/`, 2, { exactly: true });
     const behind = track(sem(await etcd.session(client)).acquire({ weight: 1 }));
-    await waitForKeys(client, `${name}/`, 3);
+    await waitForKeys(client, `${name}/`, 3, { exactly: true });
     await sleep(300);
     // One permit is in use and two are free, yet nobody passes the heavy head.
     expect([heavy.settled(), behind.settled()]).toEqual([false, false]);
@@ -198,7 +185,7 @@ describe('Semaphore', () => {
     expect(await keysUnder(client, `${name}/`)).toEqual([holder.key]);
     const controller = new AbortController();
     const pending = waiter.acquire({ signal: controller.signal });
-    await waitForKeys(client, `${name}/`, 2);
+    await waitForKeys(client, `${name}/`, 2, { exactly: true });
     controller.abort(new Error('no longer needed'));
     await expect(pending).rejects.toThrow('no longer needed');
     expect(await keysUnder(client, `${name}/`)).toEqual([holder.key]);
@@ -213,7 +200,7 @@ describe('Semaphore', () => {
     const crashed = await etcd.session(client, { ttl: 2 });
     const lost = await new Semaphore(crashed, name, { permits: 1 }).acquire();
     const waiter = track(new Semaphore(await etcd.session(client), name, { permits: 1 }).acquire());
-    await waitForKeys(client, `${name}/`, 2);
+    await waitForKeys(client, `${name}/`, 2, { exactly: true });
     crashed.orphan(); // the process "dies": no more renewals, no revoke
     const orphanedAt = Date.now();
     expect(lost.signal.reason).toBeInstanceOf(SessionClosedError);
@@ -233,9 +220,9 @@ describe('Semaphore', () => {
     const holder = await new Semaphore(await etcd.session(client), name, { permits: 1 }).acquire();
     const doomed = await etcd.session(client, { ttl: 30 });
     const first = track(new Semaphore(doomed, name, { permits: 1 }).acquire());
-    await waitForKeys(client, `${name}/`, 2);
+    await waitForKeys(client, `${name}/`, 2, { exactly: true });
     const second = track(new Semaphore(await etcd.session(client), name, { permits: 1 }).acquire());
-    await waitForKeys(client, `${name}/`, 3);
+    await waitForKeys(client, `${name}/`, 3, { exactly: true });
     await etcd.client().leaseClient.leaseRevoke({ ID: doomed.leaseId });
     await expect(first.promise).rejects.toBeInstanceOf(SessionExpiredError);
     await holder.release();
@@ -309,7 +296,7 @@ describe('Semaphore', () => {
     const a = await sem(await etcd.session(client), 'a').acquire();
     const b = await sem(await etcd.session(client), 'b').acquire({ weight: 2 });
     const c = track(sem(await etcd.session(client), 'c').acquire({ weight: 2 }));
-    await waitForKeys(client, `${name}/`, 3);
+    await waitForKeys(client, `${name}/`, 3, { exactly: true });
     await eventually(() => summary().at(-1) === 'a:1,b:2', 5000, 'a and b to hold');
     expect(emissions.at(-1)![0]).toEqual({
       key: a.key,

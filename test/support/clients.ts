@@ -86,3 +86,28 @@ export function usePrivateEtcd(options: StartEtcdOptions = {}) {
   const etcd = useEtcd({ endpoints: () => current().endpoints });
   return { ...etcd, cluster: current } as const;
 }
+
+/** The keys under `prefix`, as etcd has them now. */
+export function keysUnder(client: Etcd3, prefix: string): Promise<string[]> {
+  return client.getAll().prefix(prefix).keys();
+}
+
+/**
+ * Resolves once `prefix` holds at least `count` keys (or exactly `count`, with `exactly`): how a
+ * test knows a contender has queued before it acts.
+ */
+export async function waitForKeys(
+  client: Etcd3,
+  prefix: string,
+  count: number,
+  { exactly = false }: { exactly?: boolean } = {},
+): Promise<void> {
+  await eventually(
+    async () => {
+      const n = (await keysUnder(client, prefix)).length;
+      return exactly ? n === count : n >= count;
+    },
+    5000,
+    `${exactly ? '' : 'at least '}${count} keys under ${prefix}`,
+  );
+}
