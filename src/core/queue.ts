@@ -49,7 +49,7 @@ export interface Blocked {
  */
 export async function enqueue(req: EnqueueRequest): Promise<Ticket> {
   const { session, signal } = req;
-  const joined = await join(req);
+  const joined = await join(req, true);
   const { mirror, own } = joined;
   const key = own.kv.key;
   try {
@@ -105,7 +105,7 @@ export async function enqueue(req: EnqueueRequest): Promise<Ticket> {
  * reports what is ahead.
  */
 export async function tryEnqueue(req: EnqueueRequest): Promise<Ticket | Blocked> {
-  const joined = await join(req);
+  const joined = await join(req, false);
   const { mirror, own } = joined;
   const key = own.kv.key;
   const self = mirror.get(key);
@@ -125,7 +125,7 @@ interface Joined {
 }
 
 /** Steps 1 and 2: own key created or found, and the mirror has applied everything up to it. */
-async function join(req: EnqueueRequest): Promise<Joined> {
+async function join(req: EnqueueRequest, patient: boolean): Promise<Joined> {
   const { session, signal } = req;
   validateSignal(signal, req.prefix);
   signal?.throwIfAborted();
@@ -134,7 +134,9 @@ async function join(req: EnqueueRequest): Promise<Joined> {
   let own: Joined['own'] | undefined;
   try {
     await untilAborted(mirror.ready(), signal, session.signal);
-    own = await createOwnKey(req);
+    // A caller that waits anyway rides out an etcd outage until its signal or its session ends.
+    const patience = patient ? AbortSignal.any([session.signal, ...(signal ? [signal] : [])]) : undefined;
+    own = await createOwnKey(req, patience);
     await untilAborted(mirror.caughtUp(own.kv.createRevision), signal, session.signal);
     return { mirror, own };
   } catch (err) {
@@ -160,10 +162,10 @@ async function abandon({ mirror, own }: Joined, req: EnqueueRequest): Promise<vo
  * never taken for ours: a unique-key maker is asked again (a collision of two processes in one
  * nanosecond slot); a fixed key on a foreign lease means two sessions share an identity.
  */
-async function createOwnKey(req: EnqueueRequest): Promise<OwnKey> {
+async function createOwnKey(req: EnqueueRequest, patience: AbortSignal | undefined): Promise<OwnKey> {
   for (let attempt = 0; ; attempt++) {
     const key = typeof req.key === 'string' ? req.key : req.key();
-    const own = await createOrGet(req.session, key, req.value);
+    const own = await createOrGet(req.session, key, req.value, patience);
     if (own.created || own.kv.leaseId === req.session.leaseId) return own;
     if (typeof req.key === 'string' || attempt >= 5) {
       throw new Error(`key "${key}" exists on lease ${own.kv.leaseId}, not on this session's lease`);

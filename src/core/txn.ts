@@ -26,6 +26,33 @@ export async function retryIdempotent<T>(fn: () => Promise<T>, signal?: AbortSig
 }
 
 /**
+ * Retries an idempotent call on connection trouble until `signal` aborts (then its reason).
+ * A result that arrives after the abort is still returned, never dropped: it may be a key this
+ * call created, which the caller must know of to delete it (p-retry would discard it).
+ */
+async function retryUntilAborted<T>(fn: () => Promise<T>, signal: AbortSignal): Promise<T> {
+  for (let failures = 0; ; failures++) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (!isTransientError(err) || signal.aborted) throw err;
+    }
+    const delay = Math.min(1000, 50 * 2 ** Math.min(failures, 5)) * (0.5 + Math.random() / 2);
+    await new Promise<void>((resolve, reject) => {
+      const onAbort = () => {
+        clearTimeout(timer);
+        reject(signal.reason as Error);
+      };
+      const timer = setTimeout(() => {
+        signal.removeEventListener('abort', onAbort);
+        resolve();
+      }, delay);
+      signal.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+}
+
+/**
  * Connection trouble that fails fast (refused, reset, leader change) is worth another try; a call
  * that ran into its deadline already spent the whole budget, and repeating it would multiply the
  * caller's wait against a member that does not answer (the next call goes to another member).
@@ -45,19 +72,28 @@ export interface OwnKey {
  * In one transaction: creates `key` with `value` on the session's lease unless it exists, else reads
  * it. Retrying after an ambiguous failure is safe: the retry finds the key the first try made.
  * A dead lease ends the session at once and throws its error.
+ *
+ * With `patience`, connection trouble is retried until that signal aborts: a caller that is going
+ * to wait anyway (lock(), campaign(), acquire()) rides out an etcd restart instead of failing; the
+ * session's end (its lease cannot outlive a long outage) or the caller's abort stops it.
  */
-export async function createOrGet(session: Session, key: string, value: string | Buffer): Promise<OwnKey> {
+export async function createOrGet(
+  session: Session,
+  key: string,
+  value: string | Buffer,
+  patience?: AbortSignal,
+): Promise<OwnKey> {
   const client = session.client;
   const k = Buffer.from(key);
+  const attempt = () =>
+    client.kv.txn({
+      compare: [{ key: k, target: 'Create', result: 'Equal', create_revision: 0 }],
+      success: [{ request_put: { key: k, value: Buffer.from(value), lease: session.leaseId } }],
+      failure: [{ request_range: { key: k } }],
+    });
   let res: ITxnResponse;
   try {
-    res = await retryIdempotent(() =>
-      client.kv.txn({
-        compare: [{ key: k, target: 'Create', result: 'Equal', create_revision: 0 }],
-        success: [{ request_put: { key: k, value: Buffer.from(value), lease: session.leaseId } }],
-        failure: [{ request_range: { key: k } }],
-      }),
-    );
+    res = await (patience ? retryUntilAborted(attempt, patience) : retryIdempotent(attempt));
   } catch (err) {
     if (err instanceof EtcdLeaseInvalidError) {
       session.reportLeaseGone();

@@ -27,4 +27,30 @@ describe('Mutex when etcd fails', () => {
     const other = await new Mutex(b, name).lock({ signal: AbortSignal.timeout(3000) });
     await other.release();
   });
+
+  it('rides out a short etcd outage: a lock() issued while etcd is down resolves once it is back', async () => {
+    const client = etcd.client({ callTimeoutMs: 1000 });
+    const session = await etcd.session(client, { ttl: 10 });
+    const name = `${uniquePrefix('mutex-faults')}outage`;
+    const mutex = new Mutex(session, name);
+    // Another session holds the lock, so this client's view of the queue is already up and the
+    // lock() below goes straight to its enqueue transaction while etcd is down.
+    const holder = await new Mutex(await etcd.session(client, { ttl: 10 }), name).lock();
+    const member = etcd.cluster().members[0]!;
+    await member.kill('SIGKILL');
+    let pending: Promise<unknown>;
+    try {
+      pending = mutex.lock();
+      pending.catch(() => undefined); // asserted below; the rejection, if any, is not unhandled
+      await new Promise((r) => setTimeout(r, 500));
+    } finally {
+      await member.start();
+    }
+    await holder.release();
+    const hold = (await pending) as Awaited<ReturnType<Mutex['lock']>>;
+    expect(hold.isHeld).toBe(true);
+    expect(session.isActive).toBe(true);
+    expect(await client.getAll().prefix(`${name}/`).keys()).toEqual([hold.key]);
+    await hold.release();
+  });
 });
