@@ -1,7 +1,7 @@
-import { HoldLostError } from '../errors.js';
 import type { Session } from '../session/session.js';
 import { untilAborted } from './abort.js';
 import { PrefixMirror } from './mirror.js';
+import { keyGone, waitOnMirror } from './mirror-wait.js';
 import { validateSignal } from './validate.js';
 import { createOrGet, deleteIfCreated, type OwnKey } from './txn.js';
 import type { KeyValue } from './watch.js';
@@ -53,34 +53,7 @@ export async function enqueue(req: EnqueueRequest): Promise<Ticket> {
   const { mirror, own } = joined;
   const key = own.kv.key;
   try {
-    await new Promise<void>((resolve, reject) => {
-      const cleanup: (() => void)[] = [];
-      const finish = (err?: Error) => {
-        for (const fn of cleanup) fn();
-        if (err === undefined) resolve();
-        else reject(err);
-      };
-      const stop = () => {
-        finish((signal?.aborted ? signal.reason : session.signal.reason) as Error);
-      };
-      for (const s of [signal, session.signal]) {
-        if (!s) continue;
-        s.addEventListener('abort', stop, { once: true });
-        cleanup.push(() => {
-          s.removeEventListener('abort', stop);
-        });
-      }
-      cleanup.push(
-        mirror.onDeleted(key, (createRevision) => {
-          if (createRevision !== own.kv.createRevision) return;
-          void keyGone(session, key, 'while waiting').then(finish);
-        }),
-      );
-      cleanup.push(mirror.onFailure(finish));
-      if (signal?.aborted || !session.isActive) {
-        stop();
-        return;
-      }
+    await waitOnMirror({ mirror, session, own: own.kv, signal, when: 'while waiting' }, (finish) => {
       const remove = mirror.addWaiter({
         rev: own.kv.createRevision,
         key,
@@ -89,8 +62,12 @@ export async function enqueue(req: EnqueueRequest): Promise<Ticket> {
           finish();
         },
       });
-      if (remove === false) void keyGone(session, key, 'before the wait began').then(finish);
-      else cleanup.push(remove);
+      // The own key is checked just before: a false here means it vanished in between.
+      if (remove === false) {
+        void keyGone(session, key, 'before the wait began').then(finish);
+        return undefined;
+      }
+      return remove;
     });
   } catch (err) {
     await abandon(joined, req);
@@ -173,10 +150,4 @@ async function createOwnKey(req: EnqueueRequest, patience: AbortSignal | undefin
   }
 }
 
-/** Why an own key vanished: the session's end if its lease is gone, else someone deleted it. */
-export async function keyGone(session: Session, key: string, when: string): Promise<Error> {
-  if (await session.confirmLease()) {
-    return new HoldLostError(key, `its key was deleted ${when} by another client`);
-  }
-  return session.signal.reason as Error;
-}
+export { keyGone };
