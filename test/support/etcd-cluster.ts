@@ -206,10 +206,10 @@ async function isExecutable(file: string): Promise<boolean> {
   }
 }
 
-async function findOnPath(): Promise<string | undefined> {
+async function findOnPath(name = 'etcd'): Promise<string | undefined> {
   const dirs = (process.env.PATH ?? '').split(path.delimiter).filter(Boolean);
   for (const dir of [...dirs, '/usr/bin', '/usr/local/bin']) {
-    const candidate = path.join(dir, 'etcd');
+    const candidate = path.join(dir, name);
     if (await isExecutable(candidate)) return candidate;
   }
   return undefined;
@@ -253,16 +253,56 @@ export function ensureEtcdBinary(): Promise<string | undefined> {
     const isRoot = process.getuid?.() === 0;
     if (isRoot && existsSync('/etc/debian_version')) {
       process.stderr.write(
-        '[etcd harness] no etcd binary found; installing the Debian package etcd-server\n',
+        '[etcd harness] no etcd binary found; installing the Debian packages etcd-server and etcd-client\n',
       );
-      if ((await run('apt-get', ['update'])) === 0) {
-        await run('apt-get', ['install', '-y', '--no-install-recommends', 'etcd-server']);
-      }
+      await aptInstall();
       return findOnPath();
     }
     return undefined;
   })();
   return ensureBinaryPromise;
+}
+
+let aptPromise: Promise<void> | undefined;
+
+/** `apt-get install etcd-server etcd-client` (etcd and etcdctl come together), once per process. */
+function aptInstall(): Promise<void> {
+  aptPromise ??= (async () => {
+    if ((await run('apt-get', ['update'])) === 0) {
+      await run('apt-get', ['install', '-y', '--no-install-recommends', 'etcd-server', 'etcd-client']);
+    }
+  })();
+  return aptPromise;
+}
+
+let ensureEtcdctlPromise: Promise<string> | undefined;
+
+/**
+ * Path of `etcdctl` (`$ETCDCTL_BIN`, else PATH), installing Debian's `etcd-client` as root when it is
+ * missing. Rejects with what to do when there is none: the interop tests need it and never skip.
+ */
+export function ensureEtcdctl(): Promise<string> {
+  ensureEtcdctlPromise ??= (async () => {
+    const fromEnv = process.env.ETCDCTL_BIN;
+    if (fromEnv) {
+      if (await isExecutable(fromEnv)) return fromEnv;
+      throw new Error(`ETCDCTL_BIN=${fromEnv} is not an executable file`);
+    }
+    let found = await findOnPath('etcdctl');
+    if (!found && process.getuid?.() === 0 && existsSync('/etc/debian_version')) {
+      process.stderr.write('[etcd harness] no etcdctl found; installing the Debian package etcd-client\n');
+      await aptInstall();
+      found = await findOnPath('etcdctl');
+    }
+    if (!found) {
+      throw new Error(
+        'etcdctl is needed by the interop tests: `sudo apt-get install -y etcd-client` (Debian/Ubuntu), ' +
+          'or point ETCDCTL_BIN at an etcdctl binary',
+      );
+    }
+    return found;
+  })();
+  return ensureEtcdctlPromise;
 }
 
 function noEtcdError(reason: string): Error {

@@ -5,7 +5,8 @@
  * - otherwise: starts one private single-node etcd for the whole run and stops it in teardown.
  */
 import type { TestProject } from 'vitest/node';
-import { parseEndpoints, startEtcd, waitForHealthy } from './etcd.js';
+import path from 'node:path';
+import { ensureEtcdctl, parseEndpoints, startEtcd, waitForHealthy } from './etcd.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -16,6 +17,12 @@ declare module 'vitest' {
 const HEALTH_TIMEOUT_MS = 15_000;
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  // The interop tests run etcdctl by name and never skip: install it (as etcd is) before any test.
+  const etcdctl = await ensureEtcdctl();
+  const dir = path.dirname(etcdctl);
+  if (!(process.env.PATH ?? '').split(path.delimiter).includes(dir)) {
+    process.env.PATH = [dir, process.env.PATH].filter(Boolean).join(path.delimiter);
+  }
   const fromEnv = process.env.ETCD_ENDPOINTS?.trim();
   if (fromEnv) {
     const endpoints = parseEndpoints(fromEnv);
