@@ -1,4 +1,5 @@
 import type { ComparatorBuilder } from 'etcd3';
+import { PrefixMirror } from './core/mirror.js';
 import { keyGone, type Ticket } from './core/queue.js';
 import { deleteIfCreated } from './core/txn.js';
 import type { Session } from './session/session.js';
@@ -27,50 +28,81 @@ export class Hold implements AsyncDisposable {
   readonly session: Session;
 
   private readonly abort = new AbortController();
-  private readonly ticket: Ticket;
+  private readonly mirror: PrefixMirror;
   private detach: (() => void)[] = [];
   private releasing: Promise<void> | undefined;
   private finished = false;
   private readonly onEnd: (() => void) | undefined;
 
-  /** @internal Built by the primitives from the ticket their queue handed them. */
+  /**
+   * @internal Built by the queue in the instant a wait succeeds, from the ticket it hands over.
+   * From then on the hold watches its own key: through the wait's mirror if there was one, else
+   * through the prefix's mirror, which it checks once it has caught up with the ticket's revision
+   * (the key existed then; if the mirror no longer shows it, it was deleted in between).
+   */
   constructor(session: Session, ticket: Ticket, onEnd?: () => void) {
     this.session = session;
-    this.ticket = ticket;
     this.key = ticket.key;
     this.fencingToken = ticket.kv.createRevision;
     this.signal = this.abort.signal;
     this.onEnd = onEnd;
-    const lose = (reason: unknown) => {
-      if (this.releasing) return;
-      this.abort.abort(reason);
-      this.stopWatching();
-      this.finish();
-    };
+    this.mirror = ticket.mirror ?? PrefixMirror.acquire(session.client, ticket.prefix);
+    const mirror = this.mirror;
     if (!session.isActive) {
-      lose(session.signal.reason);
+      this.lose(session.signal.reason);
       return;
     }
     const onSessionEnd = () => {
-      lose(session.signal.reason);
+      this.lose(session.signal.reason);
     };
     session.signal.addEventListener('abort', onSessionEnd, { once: true });
     this.detach.push(() => {
       session.signal.removeEventListener('abort', onSessionEnd);
     });
+    const gone = () => {
+      // Tell "the lease ended" from "someone deleted the key" before saying which.
+      void keyGone(session, this.key, 'while held').then((reason) => {
+        this.lose(reason);
+      });
+    };
     this.detach.push(
-      ticket.mirror.onDeleted(this.key, (createRevision) => {
-        if (createRevision !== this.fencingToken) return;
-        // Tell "the lease ended" from "someone deleted the key" before saying which.
-        void keyGone(session, this.key, 'while held').then(lose);
+      mirror.onDeleted(this.key, (createRevision) => {
+        if (createRevision === this.fencingToken) gone();
       }),
     );
-    this.detach.push(ticket.mirror.onFailure(lose));
+    this.detach.push(
+      mirror.onFailure((err) => {
+        this.lose(err);
+      }),
+    );
+    const present = () => mirror.get(this.key)?.createRevision === this.fencingToken;
+    if (ticket.mirror) {
+      if (!present()) gone();
+    } else {
+      mirror.caughtUp(ticket.revision).then(
+        () => {
+          if (!present()) gone();
+        },
+        () => undefined, // reported through onFailure
+      );
+    }
+  }
+
+  private lose(reason: unknown): void {
+    if (this.releasing || this.finished) return;
+    this.abort.abort(reason);
+    this.stopWatching();
+    this.finish();
   }
 
   /** True until the hold is released or lost. */
   get isHeld(): boolean {
     return !this.signal.aborted && this.releasing === undefined && !this.finished;
+  }
+
+  /** True while a {@link release} is in flight (it may still fail and leave the hold held). */
+  get isReleasing(): boolean {
+    return this.releasing !== undefined && !this.finished;
   }
 
   /**
@@ -128,7 +160,7 @@ export class Hold implements AsyncDisposable {
   private finish(): void {
     if (this.finished) return;
     this.finished = true;
-    this.ticket.mirror.release();
+    this.mirror.release();
     this.onEnd?.();
   }
 

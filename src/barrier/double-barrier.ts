@@ -97,7 +97,8 @@ export class DoubleBarrier {
       await untilAborted(mirror.ready(), signal, session.signal);
       // As in Go: check before writing anything, then again once our key is in.
       if (this.participants(mirror).length >= this.count) throw this.tooMany();
-      own = await this.register();
+      // A participant that waits anyway rides out an etcd outage, as every queue wait does.
+      own = await this.register(AbortSignal.any([session.signal, ...(signal ? [signal] : [])]));
       const mine = own;
       await untilAborted(mirror.caughtUp(mine.createRevision), signal, session.signal);
       const ahead = this.participants(mirror).filter((kv) => kv.createRevision < mine.createRevision);
@@ -195,11 +196,17 @@ export class DoubleBarrier {
     return [...mirror.entries()].filter((kv) => kv.key.startsWith(this.waitersPrefix));
   }
 
-  /** Creates own key `key/waiters/<nanos>` on the session's lease (a fresh name if one collides). */
-  private async register(): Promise<KeyValue> {
+  /**
+   * Creates own key `key/waiters/<nanos>` on the session's lease (a fresh name if one collides
+   * with another process's). A key found on our own lease is ours: a try whose reply was lost
+   * made it, and taking a fresh name instead would count a phantom participant.
+   */
+  private async register(patience: AbortSignal): Promise<KeyValue> {
     for (;;) {
-      const { kv, created } = await createOrGet(this.session, uniqueKey(this.waitersPrefix), '');
-      if (created) return kv;
+      const { kv, created } = await createOrGet(this.session, uniqueKey(this.waitersPrefix), '', {
+        patience,
+      });
+      if (created || kv.leaseId === this.session.leaseId) return kv;
     }
   }
 

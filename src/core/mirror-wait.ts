@@ -31,6 +31,9 @@ export function waitOnMirror(
     let ending = false; // the own key vanished: only its reason may end the wait now
     const finish = (err?: Error) => {
       if (settled) return;
+      // Success only while it is true: after a pause of the process this event may be handled
+      // before the session's deadline timer. An ended session's abort settles the wait instead.
+      if (err === undefined && !session.checkAlive()) return;
       settled = true;
       for (const fn of cleanup) fn();
       if (err === undefined) resolve();

@@ -3,10 +3,21 @@ import { untilAborted } from './abort.js';
 import { PrefixMirror } from './mirror.js';
 import { keyGone, waitOnMirror } from './mirror-wait.js';
 import { validateSignal } from './validate.js';
-import { createOrGet, deleteIfCreated, type OwnKey } from './txn.js';
+import {
+  addSuppressed,
+  createOrGet,
+  deleteIfCreated,
+  markLeftBehind,
+  type OwnKey,
+  type Probe,
+} from './txn.js';
 import type { KeyValue } from './watch.js';
 
-/** Whether a contender may proceed, given every key ahead of it (oldest first) and its own key. */
+/**
+ * Whether a contender may proceed, given the keys ahead of it (oldest first) and its own key.
+ * Must be FIFO-monotone (if a contender must wait, so must every later one) and depend only on
+ * keys under the request's `probe.prefix`.
+ */
 export type ReadyPredicate = (ahead: readonly KeyValue[], self: KeyValue) => boolean;
 
 export interface EnqueueRequest {
@@ -20,46 +31,80 @@ export interface EnqueueRequest {
   key: string | (() => string);
   value: string | Buffer;
   isReady: ReadyPredicate;
+  /**
+   * What the enqueue transaction reads to decide at once, without a watch: the keys under
+   * `probe.prefix`, oldest first, at most `probe.limit`. If more keys than that are ahead, the
+   * contender is not ready (a Mutex reads 1 key: the owner; a Semaphore its permits + 1).
+   */
+  probe: Probe;
   signal?: AbortSignal | undefined;
 }
 
-/** A place at the front of a queue: the caller now holds what it waited for. */
+/** A place at the front of a queue: what a {@link Hold} is built from. */
 export interface Ticket {
   key: string;
   kv: KeyValue;
-  /** The queue's mirror; the ticket owns one reference, handed on to the hold built from it. */
-  mirror: PrefixMirror;
-  /** True if this enqueue created the key (false: the session's key already existed). */
-  created: boolean;
+  /** The queue's prefix (a hold watches its own key through the prefix's mirror). */
+  prefix: string;
+  /** The revision at which the own key was known to be at the front. */
+  revision: bigint;
+  /**
+   * The prefix's mirror if the wait used one, caught up to `revision`: the ticket owns one
+   * reference, handed on to the hold. Undefined when the enqueue transaction alone decided.
+   */
+  mirror: PrefixMirror | undefined;
 }
 
 /** The outcome of {@link tryEnqueue} when the queue is not ready for us. */
 export interface Blocked {
-  /** The keys ahead, oldest first (the first is the holder of a mutex). */
+  /** The keys ahead as the enqueue transaction read them, oldest first (at most `probe.limit`). */
   ahead: KeyValue[];
 }
 
 /**
  * The revision-ordered queue every waiting primitive is built on:
- * 1. one transaction creates the own key on the session's lease (or finds it);
- * 2. the prefix's mirror catches up with that revision, so every key ahead is known;
+ * 1. one transaction creates the own key on the session's lease (or finds it) and reads the keys
+ *    ahead: uncontended, that decides, and no watch is opened;
+ * 2. otherwise the prefix's mirror catches up with that revision, so every key ahead is known;
  * 3. the wait ends when `isReady` holds, re-checked only when a key ahead is deleted.
  * No polling, no timers. An abort, the session's end or the own key's deletion ends the wait;
  * on abort the own key is deleted (guarded by its create revision) before the promise rejects.
+ *
+ * Success is reported only while it is true: the session's loss deadline has not passed (a
+ * process that was paused may handle a watch event before its deadline timer) and the own key
+ * is present with its create revision. The hold is built by `build` in that same instant, so no
+ * event falls between the wait and the hold's watch.
  */
-export async function enqueue(req: EnqueueRequest): Promise<Ticket> {
+export async function enqueue<H>(req: EnqueueRequest, build: (ticket: Ticket) => H): Promise<H> {
   const { session, signal } = req;
-  const joined = await join(req, true);
-  const { mirror, own } = joined;
+  begin(req);
+  // A caller that waits anyway rides out an etcd outage until its signal or its session ends.
+  const patience = AbortSignal.any([session.signal, ...(signal ? [signal] : [])]);
+  const own = await createOwnKey(req, patience);
   const key = own.kv.key;
+  let mirror: PrefixMirror | undefined;
   try {
-    await waitOnMirror({ mirror, session, own: own.kv, signal, when: 'while waiting' }, (finish) => {
-      const remove = mirror.addWaiter({
+    if (signal?.aborted) throw signal.reason as Error;
+    if (!session.checkAlive()) throw session.signal.reason as Error;
+    if (decide(req, own) === 'ready') return build(ticketOf(req, own, undefined));
+    mirror = PrefixMirror.acquire(session.client, req.prefix);
+    await untilAborted(mirror.caughtUp(own.revision), signal, session.signal);
+    const m = mirror;
+    let hold: H | undefined;
+    await waitOnMirror({ mirror: m, session, own: own.kv, signal, when: 'while waiting' }, (finish) => {
+      const remove = m.addWaiter({
         rev: own.kv.createRevision,
         key,
         isReady: req.isReady,
         ready: () => {
-          finish();
+          // Synchronously, in the event that made us first: nothing may act on stale belief.
+          if (!session.checkAlive()) return; // the session's abort ends the wait with its reason
+          try {
+            hold = build(ticketOf(req, own, m, m.revision));
+            finish();
+          } catch (err) {
+            finish(err as Error);
+          }
         },
       });
       // The own key is checked just before: a false here means it vanished in between.
@@ -69,81 +114,97 @@ export async function enqueue(req: EnqueueRequest): Promise<Ticket> {
       }
       return remove;
     });
+    return hold!;
   } catch (err) {
-    await abandon(joined, req);
+    await abandon(req, own, mirror, err);
     throw err;
   }
-  return { key, kv: own.kv, mirror, created: own.created };
 }
 
 /**
- * Like {@link enqueue} but never waits: if the queue is not ready, removes the own key (only if
- * this call created it, so a session's key that another call is waiting with survives) and
- * reports what is ahead.
+ * Like {@link enqueue} but never waits, and never watches: the enqueue transaction decides. If
+ * the queue is not ready, removes the own key (the session's key is this call's: a primitive
+ * never runs two calls on one key at once) and reports what is ahead. Bounded by the client's
+ * deadline whatever etcd or the watch stream do.
  */
-export async function tryEnqueue(req: EnqueueRequest): Promise<Ticket | Blocked> {
-  const joined = await join(req, false);
-  const { mirror, own } = joined;
-  const key = own.kv.key;
-  const self = mirror.get(key);
-  if (!self || self.createRevision !== own.kv.createRevision) {
-    await abandon(joined, req);
-    throw await keyGone(req.session, key, 'before it could be checked');
-  }
-  const ahead = mirror.ahead(own.kv.createRevision);
-  if (req.isReady(ahead, self)) return { key, kv: own.kv, mirror, created: own.created };
-  await abandon(joined, req);
-  return { ahead };
-}
-
-interface Joined {
-  mirror: PrefixMirror;
-  own: { kv: KeyValue; created: boolean };
-}
-
-/** Steps 1 and 2: own key created or found, and the mirror has applied everything up to it. */
-async function join(req: EnqueueRequest, patient: boolean): Promise<Joined> {
-  const { session, signal } = req;
-  validateSignal(signal, req.prefix);
-  signal?.throwIfAborted();
-  session.throwIfEnded();
-  const mirror = PrefixMirror.acquire(session.client, req.prefix);
-  let own: Joined['own'] | undefined;
+export async function tryEnqueue<H>(req: EnqueueRequest, build: (ticket: Ticket) => H): Promise<H | Blocked> {
+  begin(req);
+  const own = await createOwnKey(req, undefined);
   try {
-    await untilAborted(mirror.ready(), signal, session.signal);
-    // A caller that waits anyway rides out an etcd outage until its signal or its session ends.
-    const patience = patient ? AbortSignal.any([session.signal, ...(signal ? [signal] : [])]) : undefined;
-    own = await createOwnKey(req, patience);
-    await untilAborted(mirror.caughtUp(own.kv.createRevision), signal, session.signal);
-    return { mirror, own };
+    if (!req.session.checkAlive()) throw req.session.signal.reason as Error;
+    if (decide(req, own) === 'ready') return build(ticketOf(req, own, undefined));
   } catch (err) {
-    if (own) await abandon({ mirror, own }, req);
-    else mirror.release();
+    await abandon(req, own, undefined, err);
     throw err;
   }
+  await abandon(req, own, undefined, undefined);
+  return { ahead: own.probed.filter((kv) => kv.createRevision < own.kv.createRevision) };
 }
 
-/** Gives up a place in the queue: deletes the own key if this call made it, releases the mirror. */
-async function abandon({ mirror, own }: Joined, req: EnqueueRequest): Promise<void> {
+function begin(req: EnqueueRequest): void {
+  validateSignal(req.signal, req.prefix);
+  req.signal?.throwIfAborted();
+  req.session.throwIfEnded();
+}
+
+/**
+ * What the enqueue transaction's probe says. It read the oldest `limit` keys under the probe's
+ * prefix; if every key there older than ours is among them, the predicate decides now. If the
+ * list is cut short before our key, at least `limit` keys are ahead: not ready.
+ */
+function decide(req: EnqueueRequest, own: OwnKey): 'ready' | 'blocked' {
+  const rev = own.kv.createRevision;
+  const ahead = own.probed.filter((kv) => kv.createRevision < rev);
+  const complete =
+    req.probe.limit === 0 || own.probed.length < req.probe.limit || ahead.length < own.probed.length;
+  return complete && req.isReady(ahead, own.kv) ? 'ready' : 'blocked';
+}
+
+function ticketOf(
+  req: EnqueueRequest,
+  own: OwnKey,
+  mirror: PrefixMirror | undefined,
+  revision = own.revision,
+): Ticket {
+  return { key: own.kv.key, kv: own.kv, prefix: req.prefix, revision, mirror };
+}
+
+/**
+ * Gives up a place in the queue: deletes the own key (guarded by its create revision), releases
+ * the mirror. A failed delete is attached to the error being thrown (`suppressed`), never dropped.
+ */
+async function abandon(
+  req: EnqueueRequest,
+  own: OwnKey,
+  mirror: PrefixMirror | undefined,
+  reason: unknown,
+): Promise<void> {
   try {
     if (own.created && req.session.isActive) {
-      await deleteIfCreated(req.session.client, own.kv.key, own.kv.createRevision).catch(() => undefined);
+      await deleteIfCreated(req.session.client, own.kv.key, own.kv.createRevision).catch((err: unknown) => {
+        if (reason === undefined) throw err;
+        addSuppressed(reason, err);
+        markLeftBehind(reason, own.kv.key, own.kv.createRevision);
+      });
     }
   } finally {
-    mirror.release();
+    mirror?.release();
   }
 }
 
 /**
- * Creates the own key, or finds this session's existing one. A key found on another lease is
- * never taken for ours: a unique-key maker is asked again (a collision of two processes in one
- * nanosecond slot); a fixed key on a foreign lease means two sessions share an identity.
+ * Creates the own key, or finds this session's existing one. A key on this session's lease is
+ * this call's to delete when it gives up (`created`): it made it (perhaps in a try whose reply
+ * was lost), or it is a leftover of an earlier call of this session whose cleanup failed — a
+ * primitive never runs two calls on one key at once. A key found on another lease is never taken
+ * for ours: a unique-key maker is asked again (a collision of two processes in one nanosecond
+ * slot); a fixed key on a foreign lease means two sessions share an identity.
  */
 async function createOwnKey(req: EnqueueRequest, patience: AbortSignal | undefined): Promise<OwnKey> {
   for (let attempt = 0; ; attempt++) {
     const key = typeof req.key === 'string' ? req.key : req.key();
-    const own = await createOrGet(req.session, key, req.value, patience);
-    if (own.created || own.kv.leaseId === req.session.leaseId) return own;
+    const own = await createOrGet(req.session, key, req.value, { patience, probe: req.probe });
+    if (own.created || own.kv.leaseId === req.session.leaseId) return { ...own, created: true };
     if (typeof req.key === 'string' || attempt >= 5) {
       throw new Error(`key "${key}" exists on lease ${own.kv.leaseId}, not on this session's lease`);
     }
@@ -151,3 +212,4 @@ async function createOwnKey(req: EnqueueRequest, patience: AbortSignal | undefin
 }
 
 export { keyGone };
+export { leftBehind } from './txn.js';

@@ -3,7 +3,8 @@ import { EtcdLeaseInvalidError, GRPCDeadlineExceededError } from 'etcd3';
 import pRetry from 'p-retry';
 import type { Session } from '../session/session.js';
 import { isTransientError, translateError } from './etcd-errors.js';
-import { type KeyValue, toKeyValue } from './watch.js';
+import { prefixRangeEnd } from './keys.js';
+import { type KeyValue, toKeyValue } from './kv.js';
 
 /**
  * Retries an idempotent call on connection trouble, briefly (the client's deadline bounds each
@@ -61,16 +62,38 @@ function worthRetrying(err: unknown): boolean {
   return isTransientError(err) && !(err instanceof GRPCDeadlineExceededError);
 }
 
+/** Which keys the enqueue transaction reads besides the own key: see {@link createOrGet}. */
+export interface Probe {
+  /** Keys under this prefix, oldest (lowest create revision) first. */
+  prefix: string;
+  /** At most this many (0: all). */
+  limit: number;
+}
+
 /** What {@link createOrGet} found. */
 export interface OwnKey {
   kv: KeyValue;
-  /** True if this call created the key; false if it already existed. */
+  /**
+   * True if this call made the key: the try that succeeded created it, or an earlier try whose
+   * reply was lost did (a later try found it on this session's lease). The caller deletes it
+   * when it gives up.
+   */
   created: boolean;
+  /** The probe's keys as of the transaction, oldest first (the own key among them if it matches). */
+  probed: KeyValue[];
+  /** etcd's revision when the transaction ran. */
+  revision: bigint;
 }
 
 /**
- * In one transaction: creates `key` with `value` on the session's lease unless it exists, else reads
- * it. Retrying after an ambiguous failure is safe: the retry finds the key the first try made.
+ * In one transaction: creates `key` with `value` on the session's lease unless it exists (else
+ * reads it), and reads the `probe` keys, so a caller can decide "am I first?" from this one round
+ * trip, as Go's `tryAcquire` does with the owner's key.
+ *
+ * A try that failed after it may have reached etcd (a lost reply, a deadline) makes the outcome
+ * ambiguous: the next try then finds the key on our lease, and it is this call's (reported as
+ * `created`), never "someone else's" to leave behind. Without `patience` a lost reply is not
+ * retried: the key is deleted if it may exist (guarded by our lease) and the error is thrown.
  * A dead lease ends the session at once and throws its error.
  *
  * With `patience`, connection trouble is retried until that signal aborts: a caller that is going
@@ -81,16 +104,43 @@ export async function createOrGet(
   session: Session,
   key: string,
   value: string | Buffer,
-  patience?: AbortSignal,
+  options: { patience?: AbortSignal | undefined; probe?: Probe | undefined } = {},
 ): Promise<OwnKey> {
+  const { patience, probe } = options;
   const client = session.client;
   const k = Buffer.from(key);
-  const attempt = () =>
-    client.kv.txn({
-      compare: [{ key: k, target: 'Create', result: 'Equal', create_revision: 0 }],
-      success: [{ request_put: { key: k, value: Buffer.from(value), lease: session.leaseId } }],
-      failure: [{ request_range: { key: k } }],
-    });
+  const probeRange = probe
+    ? [
+        {
+          request_range: {
+            key: Buffer.from(probe.prefix),
+            range_end: prefixRangeEnd(probe.prefix),
+            sort_target: 'Create' as const,
+            sort_order: 'Ascend' as const,
+            ...(probe.limit > 0 ? { limit: probe.limit } : {}),
+          },
+        },
+      ]
+    : [];
+  let ambiguous = false;
+  const attempt = async () => {
+    try {
+      return await client.kv.txn({
+        // Create only if absent: a retry, or a second call of this session, finds the key instead.
+        compare: [{ key: k, target: 'Create', result: 'Equal', create_revision: 0 }],
+        // Ours now, on the session's lease so that it vanishes with the session; then who is ahead.
+        success: [
+          { request_put: { key: k, value: Buffer.from(value), lease: session.leaseId } },
+          ...probeRange,
+        ],
+        // Already there: whose it is (lease, create revision), then who is ahead.
+        failure: [{ request_range: { key: k } }, ...probeRange],
+      });
+    } catch (err) {
+      if (isTransientError(err)) ambiguous = true;
+      throw err;
+    }
+  };
   let res: ITxnResponse;
   try {
     res = await (patience ? retryUntilAborted(attempt, patience) : retryIdempotent(attempt));
@@ -99,24 +149,72 @@ export async function createOrGet(
       session.reportLeaseGone();
       session.throwIfEnded();
     }
-    throw translateError(err, client, key);
+    const failure = translateError(err, client, key);
+    if (ambiguous && session.isActive) await deleteOwnedBy(session, key, failure);
+    throw failure;
   }
   const revision = BigInt(res.header.revision);
+  const probed = (res.responses[1]?.response_range.kvs ?? []).map(toKeyValue);
   if (res.succeeded) {
-    return {
-      created: true,
-      kv: {
-        key,
-        value: Buffer.from(value),
-        createRevision: revision,
-        modRevision: revision,
-        leaseId: session.leaseId,
-      },
+    const kv: KeyValue = {
+      key,
+      value: Buffer.from(value),
+      createRevision: revision,
+      modRevision: revision,
+      leaseId: session.leaseId,
     };
+    return { created: true, kv, probed: probe ? probed : [], revision };
   }
   const existing = res.responses[0]?.response_range.kvs[0];
   if (!existing) throw new Error(`etcd returned no key for "${key}" from the else branch of its transaction`);
-  return { created: false, kv: toKeyValue(existing) };
+  const kv = toKeyValue(existing);
+  return { created: ambiguous && kv.leaseId === session.leaseId, kv, probed: probe ? probed : [], revision };
+}
+
+/**
+ * Deletes `key` if it is on the session's lease: the cleanup after a create whose outcome is
+ * unknown. A failure to clean up is attached to `failure` (never dropped: it is a leaked key
+ * until the session ends).
+ */
+async function deleteOwnedBy(session: Session, key: string, failure: Error): Promise<void> {
+  const k = Buffer.from(key);
+  try {
+    await retryIdempotent(() =>
+      session.client.kv.txn({
+        compare: [{ key: k, target: 'Lease', result: 'Equal', lease: session.leaseId }],
+        success: [{ request_delete_range: { key: k } }],
+        failure: [],
+      }),
+    );
+  } catch (cleanup) {
+    addSuppressed(failure, cleanup);
+    markLeftBehind(failure, key, undefined);
+  }
+}
+
+const left = new WeakMap<object, { key: string; createRevision: bigint | undefined }>();
+
+/** Records on `err` that `key` may still exist because deleting it failed (revision if known). */
+export function markLeftBehind(err: unknown, key: string, createRevision: bigint | undefined): void {
+  if (typeof err === 'object' && err !== null) left.set(err, { key, createRevision });
+}
+
+/**
+ * The key a failed call may have left in etcd (its cleanup failed too), with its create
+ * revision when known: the owner's next call (resign(), unlock()) deletes it.
+ */
+export function leftBehind(err: unknown): { key: string; createRevision: bigint | undefined } | undefined {
+  return typeof err === 'object' && err !== null ? left.get(err) : undefined;
+}
+
+/**
+ * Records that cleaning up after `err` failed too (Java's addSuppressed): the cleanup's error is
+ * kept on `err.suppressed` for whoever logs it, instead of being swallowed.
+ */
+export function addSuppressed(err: unknown, cleanup: unknown): void {
+  if (typeof err !== 'object' || err === null) return;
+  const holder = err as { suppressed?: unknown[] };
+  (holder.suppressed ??= []).push(cleanup);
 }
 
 /**

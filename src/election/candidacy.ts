@@ -2,8 +2,9 @@ import { EtcdLeaseInvalidError } from 'etcd3';
 import { type Observable, ReplaySubject } from 'rxjs';
 import { translateError } from '../core/etcd-errors.js';
 import { untilAborted } from '../core/abort.js';
-import { enqueue, keyGone } from '../core/queue.js';
-import { deleteIfCreated, retryIdempotent } from '../core/txn.js';
+import { enqueue, leftBehind } from '../core/queue.js';
+import { SharedWait } from '../core/shared-wait.js';
+import { addSuppressed, deleteIfCreated, retryIdempotent } from '../core/txn.js';
 import { NotLeaderError } from '../errors.js';
 import { Hold } from '../hold.js';
 import type { Session } from '../session/session.js';
@@ -23,7 +24,9 @@ const registry = new WeakMap<Session, Map<string, Candidacy>>();
  *   deletes it guarded by our lease instead.
  */
 export class Candidacy {
-  private pending: { promise: Promise<Hold>; withdraw: AbortController } | undefined;
+  private pending: SharedWait<Hold> | undefined;
+  /** A resign() in flight: a new campaign waits for it, so its delete never meets the new key. */
+  private resigning: Promise<void> | undefined;
   private hold: Hold | undefined;
   private term: bigint | null | undefined;
   private value: Buffer | undefined;
@@ -77,9 +80,17 @@ export class Candidacy {
     signal?.throwIfAborted();
     this.session.throwIfEnded();
     let hold = this.currentHold;
-    if (!hold) {
-      // A campaign of this session is under way: join it rather than racing it for the same key.
-      hold = await (this.pending ? untilAborted(this.pending.promise, signal) : this.start(value, signal));
+    while (!hold) {
+      if (this.resigning) {
+        await untilAborted(this.resigning.catch(noop), signal);
+      } else if (this.pending?.withdrawn) {
+        await untilAborted(this.pending.promise.catch(noop), signal);
+      } else {
+        // A campaign of this session under way is joined (each caller under its own signal)
+        // rather than raced for the same key.
+        hold = await (this.pending ?? this.start(value)).join(signal);
+      }
+      hold ??= this.currentHold;
     }
     // Campaigning again while leader keeps the leadership and updates the value (Go's behaviour).
     await this.proclaimIfChanged(value);
@@ -124,22 +135,32 @@ export class Candidacy {
   }
 
   async resign(): Promise<void> {
+    while (this.resigning) await this.resigning.catch(noop);
+    const resigning = this.withdrawAndResign();
+    this.resigning = resigning;
+    try {
+      await resigning;
+    } finally {
+      if (this.resigning === resigning) this.resigning = undefined;
+    }
+  }
+
+  private async withdrawAndResign(): Promise<void> {
     const pending = this.pending;
     if (pending) {
-      pending.withdraw.abort(
+      pending.withdraw(
         new DOMException(`The campaign in election "${this.name}" was withdrawn by resign()`, 'AbortError'),
       );
-      const won = await pending.promise.then(
-        () => true,
-        () => false,
+      const failure = await pending.promise.then(
+        () => undefined,
+        (err: unknown) => err,
       );
-      // The queue deleted the key of the withdrawn campaign, unless etcd was unreachable: make
-      // sure (the revision is unknown here, so the delete is guarded by our lease). Until that
-      // succeeds, `term = null` makes the next resign() try again.
-      if (!won && this.session.isActive) {
-        this.term = null;
-        await this.deleteOwnKey(null);
-        this.term = undefined;
+      // The queue deletes the key of a withdrawn campaign; if that failed (etcd unreachable), it
+      // said so on the error, with the key's revision when known. Until a delete succeeds, the
+      // term makes the next resign() try again (`null`: revision unknown, guarded by our lease —
+      // safe, as no campaign of this session can start before this resign ends).
+      if (failure !== undefined && leftBehind(failure) !== undefined && this.session.isActive) {
+        this.term = leftBehind(failure)?.createRevision ?? null;
       }
     }
     const hold = this.hold;
@@ -155,48 +176,58 @@ export class Candidacy {
     }
   }
 
-  private start(value: string | Buffer, signal: AbortSignal | undefined): Promise<Hold> {
-    const withdraw = new AbortController();
-    const promise = this.run(value, signal ? AbortSignal.any([signal, withdraw.signal]) : withdraw.signal);
-    const entry = { promise, withdraw };
-    this.pending = entry;
+  private start(value: string | Buffer): SharedWait<Hold> {
+    const wait = new SharedWait<Hold>(
+      (signal) => this.run(value, signal),
+      (late) => this.releaseHold(late).catch(noop), // won as it was withdrawn: resign() handles a failure
+    );
+    this.pending = wait;
     const clear = () => {
-      if (this.pending === entry) this.pending = undefined;
+      if (this.pending === wait) this.pending = undefined;
     };
-    promise.then(clear, clear);
-    return promise;
+    wait.promise.then(clear, clear);
+    return wait;
   }
 
   private async run(value: string | Buffer, signal: AbortSignal): Promise<Hold> {
-    const ticket = await enqueue({
-      session: this.session,
-      prefix: this.prefix,
-      key: this.key,
-      value,
-      isReady: (ahead) => ahead.length === 0,
-      signal,
-    });
-    let hold: Hold | undefined = undefined;
-    hold = new Hold(this.session, ticket, () => {
-      if (hold) this.ended(hold);
-    });
-    if (hold.signal.aborted) throw hold.signal.reason as Error;
-    // The hold listens for the key's deletion from now on; one applied between the wake-up and
-    // this line would go unnoticed, so check the mirror once (Go never re-checks: etcd#11051).
-    if (ticket.mirror.get(this.key)?.createRevision !== ticket.kv.createRevision) {
-      await hold.release().catch(() => undefined);
-      throw await keyGone(this.session, this.key, 'as it won the election');
-    }
+    // The queue builds the hold in the instant the wait succeeds and checks the own key then
+    // (Go never re-checks: etcd#11051); from then on the hold watches it.
+    const hold: Hold = await enqueue(
+      {
+        session: this.session,
+        prefix: this.prefix,
+        key: this.key,
+        value,
+        isReady: (ahead) => ahead.length === 0,
+        probe: { prefix: this.prefix, limit: 1 },
+        signal,
+      },
+      (ticket) => {
+        this.value = ticket.kv.value;
+        let built: Hold | undefined = undefined;
+        built = new Hold(this.session, ticket, () => {
+          if (built) this.ended(built);
+        });
+        return built;
+      },
+    );
     this.hold = hold;
-    this.term = ticket.kv.createRevision;
-    this.value = ticket.kv.value;
+    this.term = hold.fencingToken;
     try {
       // The key existed already (another Election object or process on this lease made it):
       // take it over with our value, as Go does, before reporting leadership.
       await this.proclaimIfChanged(value);
     } catch (err) {
       // Never leave a candidate behind (etcd#21128). Not resign(): it would wait for this campaign.
-      await this.releaseHold(hold).catch(() => undefined);
+      if (this.hold === hold) this.hold = undefined;
+      await hold.release().then(
+        () => {
+          if (this.term === hold.fencingToken) this.term = undefined;
+        },
+        (cleanup: unknown) => {
+          addSuppressed(err, cleanup); // the term stays: resign() deletes the key
+        },
+      );
       throw err;
     }
     if (hold.signal.aborted) throw hold.signal.reason as Error; // lost while proclaiming
@@ -254,4 +285,8 @@ export class Candidacy {
     this.leading = leading;
     this.leading$.next(leading);
   }
+}
+
+function noop(): void {
+  /* nothing */
 }

@@ -1,8 +1,10 @@
 import { validateName, prefixOf, sessionKey } from '../core/keys.js';
 import { untilAborted } from '../core/abort.js';
-import { enqueue, tryEnqueue } from '../core/queue.js';
+import { type Blocked, enqueue, type ReadyPredicate, type Ticket, tryEnqueue } from '../core/queue.js';
 import { readPrefix } from '../core/read.js';
-import { validateSession } from '../core/validate.js';
+import { SharedWait } from '../core/shared-wait.js';
+import { validateSession, validateSignal } from '../core/validate.js';
+import type { KeyValue } from '../core/kv.js';
 import { LockedError, InvalidArgumentError } from '../errors.js';
 import { Hold } from '../hold.js';
 import type { Session } from '../session/session.js';
@@ -63,66 +65,163 @@ export class Mutex {
 
   /**
    * Waits until this session holds the mutex. Rejects with the signal's reason if aborted (the
-   * key is removed), with `SessionExpiredError`/`SessionClosedError` if the session ends first.
+   * key is removed once no other call of this session waits for it), with
+   * `SessionExpiredError`/`SessionClosedError` if the session ends first, with an `AbortError` if
+   * {@link unlock} withdraws the wait.
+   *
+   * A second call of the same session joins the first (one key per session and name), each under
+   * its own signal: one caller's abort or timeout never ends another's wait. A call made while a
+   * release of this session's hold is in flight waits for the release, then queues anew.
    */
-  lock(options: LockOptions = {}): Promise<Hold> {
+  async lock(options: LockOptions = {}): Promise<Hold> {
+    const { signal } = options;
+    validateSignal(signal, `Mutex "${this.name}".lock`);
     const holds = sessionHolds(this.session);
-    const existing = holds.get(this.key);
-    if (existing) return untilAborted(existing, options.signal);
-    const pending = enqueue({
+    for (;;) {
+      signal?.throwIfAborted();
+      this.session.throwIfEnded();
+      const slot = holds.get(this.key);
+      if (slot instanceof Hold) {
+        if (slot.isHeld) return slot;
+        if (slot.isReleasing) await untilAborted(slot.release().catch(noop), signal);
+        else holds.delete(this.key, slot);
+      } else if (slot instanceof SharedWait) {
+        if (!slot.withdrawn) return slot.join(signal);
+        await untilAborted(slot.promise.catch(noop), signal);
+      } else if (slot) {
+        await untilAborted(slot.busy.catch(noop), signal);
+      } else {
+        this.startWait(holds);
+      }
+    }
+  }
+
+  private startWait(holds: ReturnType<typeof sessionHolds>): void {
+    const wait = new SharedWait<Hold>(
+      (withdraw) => enqueue({ ...this.request(), signal: withdraw }, (ticket) => this.hold(holds, ticket)),
+      (late) => late.release().catch(noop),
+    );
+    holds.set(this.key, wait);
+    wait.promise.then(
+      (hold) => {
+        // Withdrawn in the instant it was won: the wait's disposer gives the hold back.
+        if (wait.withdrawn) holds.delete(this.key, wait);
+        else if (holds.get(this.key) === wait) holds.set(this.key, hold);
+      },
+      () => {
+        holds.delete(this.key, wait);
+      },
+    );
+  }
+
+  private hold(holds: ReturnType<typeof sessionHolds>, ticket: Ticket): Hold {
+    let hold: Hold | undefined = undefined;
+    hold = new Hold(this.session, ticket, () => {
+      if (hold) holds.delete(this.key, hold);
+    });
+    return hold;
+  }
+
+  private request() {
+    return {
       session: this.session,
       prefix: this.prefix,
       key: this.key,
       value: this.value,
-      isReady: (ahead) => ahead.length === 0,
-      signal: options.signal,
-    }).then((ticket) => new Hold(this.session, ticket, () => holds.delete(this.key, pending)));
-    holds.set(this.key, pending);
-    pending.catch(() => holds.delete(this.key, pending));
-    return pending;
+      isReady: nobodyAhead,
+      // Go's tryAcquire reads the owner in the same transaction: the oldest key decides.
+      probe: { prefix: this.prefix, limit: 1 },
+    };
   }
 
   /**
    * Takes the mutex if nobody holds it, else rejects with {@link LockedError} naming the holder.
-   * Never deletes a key it did not create (a wait of this session in progress survives).
+   * One transaction, bounded by the client's deadline (no watch is waited for). A hold this
+   * session already has is returned; while a `lock()` of this session waits, the holder ahead is
+   * named and the wait is left alone.
    */
   async tryLock(): Promise<Hold> {
     const holds = sessionHolds(this.session);
-    const existing = holds.get(this.key);
-    if (existing) {
-      // A hold this session already has is returned; a wait still in progress is not joined.
-      const settled = await Promise.race([existing, Promise.resolve(undefined)]).catch(() => undefined);
-      if (settled) return settled;
+    for (;;) {
+      this.session.throwIfEnded();
+      const slot = holds.get(this.key);
+      if (slot instanceof Hold) {
+        if (slot.isHeld) return slot;
+        if (slot.isReleasing) await slot.release().catch(noop);
+        else holds.delete(this.key, slot);
+        continue;
+      }
+      if (slot instanceof SharedWait) {
+        if (slot.withdrawn) {
+          await slot.promise.catch(noop);
+          continue;
+        }
+        return this.lockedBehind(slot);
+      }
+      if (slot) {
+        await slot.busy.catch(noop);
+        continue;
+      }
+      const attempt = tryEnqueue(this.request(), (ticket) => this.hold(holds, ticket));
+      const busy = { busy: attempt };
+      holds.set(this.key, busy);
+      let outcome: Hold | Blocked;
+      try {
+        outcome = await attempt;
+      } finally {
+        holds.delete(this.key, busy);
+      }
+      if (!('ahead' in outcome)) {
+        holds.set(this.key, outcome);
+        return outcome;
+      }
+      throw this.locked(outcome.ahead[0]);
     }
-    const outcome = await tryEnqueue({
-      session: this.session,
-      prefix: this.prefix,
-      key: this.key,
-      value: this.value,
-      isReady: (ahead) => ahead.length === 0,
-    });
-    if ('ahead' in outcome) {
-      const holder = outcome.ahead[0];
-      if (!holder) throw new Error('tryEnqueue reported a blocked mutex with nobody ahead');
-      throw new LockedError('Mutex', this.name, {
-        key: holder.key,
-        value: holder.value.toString(),
-        createRevision: holder.createRevision,
-        leaseId: holder.leaseId,
-      });
-    }
-    const hold = new Hold(this.session, outcome, () => holds.delete(this.key, pending));
-    const pending = Promise.resolve(hold);
-    holds.set(this.key, pending);
-    return hold;
   }
 
-  /** Releases this session's hold on the mutex, if it has one (guarded: never deletes a newer key). */
+  /** tryLock() while this session's lock() waits: who is ahead, or the wait's hold if it is won. */
+  private async lockedBehind(wait: SharedWait<Hold>): Promise<Hold> {
+    const { kvs } = await readPrefix(this.session.client, this.prefix, { limit: 1 });
+    const holder = kvs[0];
+    // Nobody ahead of our waiting key: that wait is about to win; share its outcome.
+    if (!holder || holder.key === this.key) return wait.join(AbortSignal.timeout(this.session.ttl * 1000));
+    throw this.locked(holder);
+  }
+
+  private locked(holder: KeyValue | undefined): Error {
+    if (!holder) return new Error(`Mutex "${this.name}": blocked with nobody ahead (a bug)`);
+    return new LockedError('Mutex', this.name, {
+      key: holder.key,
+      value: holder.value.toString(),
+      createRevision: holder.createRevision,
+      leaseId: holder.leaseId,
+    });
+  }
+
+  /**
+   * Releases this session's hold on the mutex, if it has one (guarded: never deletes a newer
+   * key). A `lock()` of this session still waiting is withdrawn at once (its callers reject with
+   * an `AbortError`) and its key deleted before this resolves.
+   */
   async unlock(): Promise<void> {
-    const existing = sessionHolds(this.session).get(this.key);
-    if (!existing) return;
-    const hold = await existing.catch(() => undefined);
-    await hold?.release();
+    const holds = sessionHolds(this.session);
+    for (;;) {
+      const slot = holds.get(this.key);
+      if (!slot) return;
+      if (slot instanceof Hold) {
+        await slot.release();
+        return;
+      }
+      if (slot instanceof SharedWait) {
+        slot.withdraw(
+          new DOMException(`The wait for Mutex "${this.name}" was withdrawn by unlock()`, 'AbortError'),
+        );
+        const won = await slot.promise.catch(noop);
+        if (won) await won.release(); // won in the same instant: the disposer releases it too
+        return;
+      }
+      await slot.busy.catch(noop);
+    }
   }
 
   /** Asks etcd whether this session's key is the oldest under the prefix, i.e. holds the mutex. */
@@ -146,4 +245,10 @@ export class Mutex {
       await hold.release();
     }
   }
+}
+
+const nobodyAhead: ReadyPredicate = (ahead) => ahead.length === 0;
+
+function noop(): void {
+  /* nothing */
 }

@@ -1,6 +1,7 @@
 import { prefixOf, uniqueKey, validateName } from '../core/keys.js';
 import { validateSession } from '../core/validate.js';
 import { enqueue, tryEnqueue, type ReadyPredicate } from '../core/queue.js';
+import type { Probe } from '../core/txn.js';
 import { InvalidArgumentError, LockedError } from '../errors.js';
 import { Hold } from '../hold.js';
 import type { Session } from '../session/session.js';
@@ -48,48 +49,65 @@ export class RWMutex {
 
   /** Waits for a shared (read) hold: until no writer is ahead. */
   rLock(options: LockOptions = {}): Promise<Hold> {
-    return this.acquire(this.readPrefix, this.noWriterAhead, options);
+    return this.acquire(this.readPrefix, this.noWriterAhead, this.oldestWriter, options);
   }
 
   /** Waits for the exclusive (write) hold: until nobody is ahead. */
   lock(options: LockOptions = {}): Promise<Hold> {
-    return this.acquire(this.writePrefix, nobodyAhead, options);
+    return this.acquire(this.writePrefix, nobodyAhead, this.oldest, options);
   }
 
   /** Takes a read hold if no writer holds or waits ahead, else rejects with {@link LockedError}. */
   tryRLock(): Promise<Hold> {
-    return this.tryAcquire(this.readPrefix, this.noWriterAhead);
+    return this.tryAcquire(this.readPrefix, this.noWriterAhead, this.oldestWriter);
   }
 
   /** Takes the write hold if nobody holds or waits, else rejects with {@link LockedError}. */
   tryLock(): Promise<Hold> {
-    return this.tryAcquire(this.writePrefix, nobodyAhead);
+    return this.tryAcquire(this.writePrefix, nobodyAhead, this.oldest);
   }
 
   private readonly noWriterAhead: ReadyPredicate = (ahead) =>
     !ahead.some((kv) => kv.key.startsWith(this.writePrefix));
 
-  private async acquire(under: string, isReady: ReadyPredicate, options: LockOptions): Promise<Hold> {
-    const ticket = await enqueue({
-      session: this.session,
-      prefix: this.prefix,
-      key: () => uniqueKey(under),
-      value: this.value,
-      isReady,
-      signal: options.signal,
-    });
-    return new Hold(this.session, ticket);
+  /** What a reader's enqueue transaction reads: only a writer ahead can make it wait. */
+  private get oldestWriter(): Probe {
+    return { prefix: this.writePrefix, limit: 1 };
   }
 
-  private async tryAcquire(under: string, isReady: ReadyPredicate): Promise<Hold> {
-    const outcome = await tryEnqueue({
-      session: this.session,
-      prefix: this.prefix,
-      key: () => uniqueKey(under),
-      value: this.value,
-      isReady,
-    });
-    if (!('ahead' in outcome)) return new Hold(this.session, outcome);
+  /** What a writer's enqueue transaction reads: anyone ahead makes it wait. */
+  private get oldest(): Probe {
+    return { prefix: this.prefix, limit: 1 };
+  }
+
+  private acquire(under: string, isReady: ReadyPredicate, probe: Probe, options: LockOptions): Promise<Hold> {
+    return enqueue(
+      {
+        session: this.session,
+        prefix: this.prefix,
+        key: () => uniqueKey(under),
+        value: this.value,
+        isReady,
+        probe,
+        signal: options.signal,
+      },
+      (ticket) => new Hold(this.session, ticket),
+    );
+  }
+
+  private async tryAcquire(under: string, isReady: ReadyPredicate, probe: Probe): Promise<Hold> {
+    const outcome = await tryEnqueue(
+      {
+        session: this.session,
+        prefix: this.prefix,
+        key: () => uniqueKey(under),
+        value: this.value,
+        isReady,
+        probe,
+      },
+      (ticket) => new Hold(this.session, ticket),
+    );
+    if (!('ahead' in outcome)) return outcome;
     const blocker = outcome.ahead.find((kv) => kv.key.startsWith(this.writePrefix)) ?? outcome.ahead[0];
     if (!blocker) throw new Error('tryEnqueue reported a blocked RWMutex with nobody ahead');
     throw new LockedError('RWMutex', this.name, {

@@ -1,31 +1,50 @@
+import type { Etcd3 } from 'etcd3';
+import type { SharedWait } from '../core/shared-wait.js';
 import type { Hold } from '../hold.js';
 import type { Session } from '../session/session.js';
 
-/** The holds and waits of one session by key: a session has one key per name, so calls share it. */
-class SessionHolds {
-  private readonly byKey = new Map<string, Promise<Hold>>();
+/**
+ * What occupies one session key right now: a hold, a wait that later calls join, or a call that
+ * others must let finish first (a tryLock's transaction, a withdrawn wait cleaning up).
+ */
+export type Slot = Hold | SharedWait<Hold> | { busy: Promise<unknown> };
 
-  get(key: string): Promise<Hold> | undefined {
+/**
+ * The calls on each key of a lease: a session has one key per Mutex name, so calls share it and
+ * never run two operations on it at once. Keyed by client and lease, not by Session object: two
+ * Sessions attached to one lease own the same keys in etcd.
+ */
+class SessionHolds {
+  private readonly byKey = new Map<string, Slot>();
+
+  get(key: string): Slot | undefined {
     return this.byKey.get(key);
   }
 
-  set(key: string, pending: Promise<Hold>): void {
-    this.byKey.set(key, pending);
+  set(key: string, slot: Slot): void {
+    this.byKey.set(key, slot);
   }
 
-  /** Forgets `pending` if it is still the entry of `key` (a newer hold may have replaced it). */
-  delete(key: string, pending: Promise<Hold>): void {
-    if (this.byKey.get(key) === pending) this.byKey.delete(key);
+  /** Forgets `slot` if it is still the entry of `key` (a newer one may have replaced it). */
+  delete(key: string, slot: Slot): void {
+    if (this.byKey.get(key) === slot) this.byKey.delete(key);
   }
 }
 
-const registry = new WeakMap<Session, SessionHolds>();
+const registry = new WeakMap<Etcd3, Map<string, SessionHolds>>();
 
 export function sessionHolds(session: Session): SessionHolds {
-  let holds = registry.get(session);
+  let byLease = registry.get(session.client);
+  if (!byLease) {
+    byLease = new Map();
+    registry.set(session.client, byLease);
+  }
+  let holds = byLease.get(session.leaseId);
   if (!holds) {
     holds = new SessionHolds();
-    registry.set(session, holds);
+    byLease.set(session.leaseId, holds);
+    const forget = () => byLease.delete(session.leaseId);
+    if (session.isActive) session.signal.addEventListener('abort', forget, { once: true });
   }
   return holds;
 }

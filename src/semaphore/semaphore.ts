@@ -5,7 +5,7 @@ import { validateSession } from '../core/validate.js';
 import { PrefixMirror } from '../core/mirror.js';
 import { untilAborted } from '../core/abort.js';
 import { enqueue, tryEnqueue, type ReadyPredicate } from '../core/queue.js';
-import { retryIdempotent } from '../core/txn.js';
+import { type Probe, retryIdempotent } from '../core/txn.js';
 import { InvalidArgumentError, SemaphoreConfigError, SemaphoreFullError, leaseHex } from '../errors.js';
 import type { Session } from '../session/session.js';
 import { decodeContender, encodeContender, holdersOf, type SemaphoreHolder } from './contenders.js';
@@ -91,15 +91,18 @@ export class Semaphore {
     signal?.throwIfAborted();
     this.session.throwIfEnded();
     await untilAborted(this.verify(), signal, this.session.signal);
-    const ticket = await enqueue({
-      session: this.session,
-      prefix: this.prefix,
-      key: this.contenderKey(),
-      value: encodeContender({ weight, value }),
-      isReady: this.fits(weight),
-      signal,
-    });
-    return new Permit(this.session, ticket, weight, value);
+    return enqueue(
+      {
+        session: this.session,
+        prefix: this.prefix,
+        key: this.contenderKey(),
+        value: encodeContender({ weight, value }),
+        isReady: this.fits(weight),
+        probe: this.probe,
+        signal,
+      },
+      (ticket) => new Permit(this.session, ticket, weight, value),
+    );
   }
 
   /**
@@ -111,21 +114,26 @@ export class Semaphore {
     const value = checkValue(options.value, this.name) ?? this.value;
     this.session.throwIfEnded();
     await this.verify();
-    const outcome = await tryEnqueue({
-      session: this.session,
-      prefix: this.prefix,
-      key: this.contenderKey(),
-      value: encodeContender({ weight, value }),
-      isReady: this.fits(weight),
-    });
-    if (!('ahead' in outcome)) return new Permit(this.session, outcome, weight, value);
+    const outcome = await tryEnqueue(
+      {
+        session: this.session,
+        prefix: this.prefix,
+        key: this.contenderKey(),
+        value: encodeContender({ weight, value }),
+        isReady: this.fits(weight),
+        probe: this.probe,
+      },
+      (ticket) => new Permit(this.session, ticket, weight, value),
+    );
+    if (!('ahead' in outcome)) return outcome;
     const holders = holdersOf(outcome.ahead, this.permits);
     const used = holders.reduce((sum, h) => sum + h.weight, 0);
     const waiting = outcome.ahead.length - holders.length;
+    const atLeast = outcome.ahead.length > this.permits ? 'at least ' : ''; // the probe stops there
     throw new SemaphoreFullError(
       `Semaphore "${this.name}" has no room for weight ${weight}: ${used} of ${this.permits} permits are held ` +
         `by ${holders.length} holder(s)` +
-        (waiting > 0 ? ` and ${waiting} contender(s) wait ahead` : '') +
+        (waiting > 0 ? ` and ${atLeast}${waiting} contender(s) wait ahead` : '') +
         `; use acquire() to wait for permits`,
     );
   }
@@ -166,6 +174,14 @@ export class Semaphore {
         mirror.release();
       };
     });
+  }
+
+  /**
+   * What the enqueue transaction reads: every weight is at least 1, so with `permits` keys ahead
+   * nobody behind them fits; `permits + 1` keys include our own whenever we might.
+   */
+  private get probe(): Probe {
+    return { prefix: this.prefix, limit: this.permits + 1 };
   }
 
   /** A FIFO-monotone rule: the weights of every key ahead, plus our own, fit in `permits`. */

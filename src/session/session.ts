@@ -181,6 +181,18 @@ export class Session implements AsyncDisposable {
     return !this.signal.aborted;
   }
 
+  /**
+   * Ends the session as lost if its loss deadline has passed, then says whether it is still
+   * active. Called by every wait in the instant it would report success: after a pause of the
+   * process (GC, SIGSTOP) a watch event can be handled before the deadline timer fires, and a
+   * wait must not hand out a hold on a lease that may have expired.
+   * @internal
+   */
+  checkAlive(): boolean {
+    if (this.isActive && performance.now() >= this.deadline) this.expireLate();
+    return this.isActive;
+  }
+
   /** Throws the session's end reason if it has ended. */
   throwIfEnded(): void {
     this.signal.throwIfAborted();
