@@ -59,7 +59,7 @@ export class SharedWait<T> {
         },
         (err: unknown) => {
           signal.removeEventListener('abort', onAbort);
-          if (!signal.aborted) reject(err);
+          if (!signal.aborted) reject(err instanceof Error ? err : new Error(String(err)));
         },
       );
     });
