@@ -31,7 +31,7 @@ export async function retryIdempotent<T>(fn: () => Promise<T>, signal?: AbortSig
  * A result that arrives after the abort is still returned, never dropped: it may be a key this
  * call created, which the caller must know of to delete it (p-retry would discard it).
  */
-async function retryUntilAborted<T>(fn: () => Promise<T>, signal: AbortSignal): Promise<T> {
+export async function retryUntilAborted<T>(fn: () => Promise<T>, signal: AbortSignal): Promise<T> {
   for (let failures = 0; ; failures++) {
     try {
       return await fn();

@@ -5,7 +5,7 @@ import { validateSession } from '../core/validate.js';
 import { PrefixMirror } from '../core/mirror.js';
 import { untilAborted } from '../core/abort.js';
 import { enqueue, tryEnqueue, type ReadyPredicate } from '../core/queue.js';
-import { type Probe, retryIdempotent } from '../core/txn.js';
+import { type Probe, retryIdempotent, retryUntilAborted } from '../core/txn.js';
 import { InvalidArgumentError, SemaphoreConfigError, SemaphoreFullError, leaseHex } from '../errors.js';
 import type { Session } from '../session/session.js';
 import { decodeContender, encodeContender, holdersOf, type SemaphoreHolder } from './contenders.js';
@@ -90,7 +90,9 @@ export class Semaphore {
     const value = checkValue(options.value, this.name) ?? this.value;
     signal?.throwIfAborted();
     this.session.throwIfEnded();
-    await untilAborted(this.verify(), signal, this.session.signal);
+    // Patient like the wait itself: an etcd outage during the first check is ridden out too.
+    const patience = AbortSignal.any([this.session.signal, ...(signal ? [signal] : [])]);
+    await untilAborted(this.verify(patience), signal, this.session.signal);
     return enqueue(
       {
         session: this.session,
@@ -214,9 +216,9 @@ export class Semaphore {
    * Makes sure etcd's `permits` for this name is ours: creates the bare key if absent, else reads
    * it, in one transaction. Cached once it succeeds; a failure is retried by the next call.
    */
-  private verify(): Promise<void> {
+  private verify(patience?: AbortSignal): Promise<void> {
     if (!this.verified) {
-      const check = this.checkConfig();
+      const check = this.checkConfig(patience);
       this.verified = check;
       check.catch(() => {
         if (this.verified === check) this.verified = undefined;
@@ -225,18 +227,19 @@ export class Semaphore {
     return this.verified;
   }
 
-  private async checkConfig(): Promise<void> {
+  private async checkConfig(patience: AbortSignal | undefined): Promise<void> {
     const client = this.session.client;
     const k = Buffer.from(this.name);
     let stored: string | undefined;
+    // Create-if-absent or read: repeating it after a lost reply is harmless.
+    const attempt = () =>
+      client.kv.txn({
+        compare: [{ key: k, target: 'Create', result: 'Equal', create_revision: 0 }],
+        success: [{ request_put: { key: k, value: Buffer.from(String(this.permits)) } }],
+        failure: [{ request_range: { key: k } }],
+      });
     try {
-      const res = await retryIdempotent(() =>
-        client.kv.txn({
-          compare: [{ key: k, target: 'Create', result: 'Equal', create_revision: 0 }],
-          success: [{ request_put: { key: k, value: Buffer.from(String(this.permits)) } }],
-          failure: [{ request_range: { key: k } }],
-        }),
-      );
+      const res = await (patience ? retryUntilAborted(attempt, patience) : retryIdempotent(attempt));
       if (res.succeeded) return;
       stored = res.responses[0]?.response_range.kvs[0]?.value.toString();
     } catch (err) {
