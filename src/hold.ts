@@ -2,6 +2,7 @@ import type { ComparatorBuilder } from 'etcd3';
 import { keyGone, type Ticket } from './core/queue.js';
 import { deleteIfCreated } from './core/txn.js';
 import type { Session } from './session/session.js';
+import { holdLost, holdReleased } from './diagnostics/trace.js';
 
 /**
  * A held place at the front of a queue: a locked Mutex, a read or write lock, a semaphore permit,
@@ -43,6 +44,7 @@ export class Hold implements AsyncDisposable {
     this.onEnd = onEnd;
     const lose = (reason: unknown) => {
       if (this.releasing) return;
+      if (!this.signal.aborted) holdLost(ticket.trace, session, this.key, this.fencingToken, reason);
       this.abort.abort(reason);
       this.stopWatching();
       this.finish();
@@ -99,6 +101,7 @@ export class Hold implements AsyncDisposable {
     // key held until the session ends.
     this.releasing ??= this.deleteKey().then(
       () => {
+        holdReleased(this.ticket.trace, this.session, this.key, this.fencingToken);
         this.stopWatching();
         this.finish();
       },

@@ -5,6 +5,8 @@ import { keyGone, waitOnMirror } from './mirror-wait.js';
 import { validateSignal } from './validate.js';
 import { createOrGet, deleteIfCreated, type OwnKey } from './txn.js';
 import type { KeyValue } from './watch.js';
+import type { DiagnosticsOrigin } from '../diagnostics/events.js';
+import { traceEnqueue, type HoldTrace } from '../diagnostics/trace.js';
 
 /** Whether a contender may proceed, given every key ahead of it (oldest first) and its own key. */
 export type ReadyPredicate = (ahead: readonly KeyValue[], self: KeyValue) => boolean;
@@ -21,6 +23,8 @@ export interface EnqueueRequest {
   value: string | Buffer;
   isReady: ReadyPredicate;
   signal?: AbortSignal | undefined;
+  /** Names the primitive in diagnostics events (none: the call publishes nothing). */
+  origin?: DiagnosticsOrigin;
 }
 
 /** A place at the front of a queue: the caller now holds what it waited for. */
@@ -31,6 +35,8 @@ export interface Ticket {
   mirror: PrefixMirror;
   /** True if this enqueue created the key (false: the session's key already existed). */
   created: boolean;
+  /** For the hold's diagnostics events. */
+  trace?: HoldTrace | undefined;
 }
 
 /** The outcome of {@link tryEnqueue} when the queue is not ready for us. */
@@ -49,10 +55,12 @@ export interface Blocked {
  */
 export async function enqueue(req: EnqueueRequest): Promise<Ticket> {
   const { session, signal } = req;
+  const trace = traceEnqueue(req.origin);
   const joined = await join(req, true);
   const { mirror, own } = joined;
   const key = own.kv.key;
   try {
+    trace.waiting(session, mirror, own.kv, req.isReady);
     await waitOnMirror({ mirror, session, own: own.kv, signal, when: 'while waiting' }, (finish) => {
       const remove = mirror.addWaiter({
         rev: own.kv.createRevision,
@@ -70,10 +78,11 @@ export async function enqueue(req: EnqueueRequest): Promise<Ticket> {
       return remove;
     });
   } catch (err) {
+    trace.failed(err, signal);
     await abandon(joined, req);
     throw err;
   }
-  return { key, kv: own.kv, mirror, created: own.created };
+  return { key, kv: own.kv, mirror, created: own.created, trace: trace.acquired(session, mirror, own) };
 }
 
 /**
@@ -82,6 +91,7 @@ export async function enqueue(req: EnqueueRequest): Promise<Ticket> {
  * reports what is ahead.
  */
 export async function tryEnqueue(req: EnqueueRequest): Promise<Ticket | Blocked> {
+  const trace = traceEnqueue(req.origin);
   const joined = await join(req, false);
   const { mirror, own } = joined;
   const key = own.kv.key;
@@ -91,7 +101,8 @@ export async function tryEnqueue(req: EnqueueRequest): Promise<Ticket | Blocked>
     throw await keyGone(req.session, key, 'before it could be checked');
   }
   const ahead = mirror.ahead(own.kv.createRevision);
-  if (req.isReady(ahead, self)) return { key, kv: own.kv, mirror, created: own.created };
+  if (req.isReady(ahead, self))
+    return { key, kv: own.kv, mirror, created: own.created, trace: trace.acquired(req.session, mirror, own) };
   await abandon(joined, req);
   return { ahead };
 }

@@ -175,6 +175,7 @@ export class Candidacy {
       value,
       isReady: (ahead) => ahead.length === 0,
       signal,
+      origin: { primitive: 'election', name: this.name },
     });
     let hold: Hold | undefined = undefined;
     hold = new Hold(this.session, ticket, () => {

@@ -75,6 +75,7 @@ export class Mutex {
       key: this.key,
       value: this.value,
       isReady: (ahead) => ahead.length === 0,
+      origin: { primitive: 'mutex', name: this.name },
       signal: options.signal,
     }).then((ticket) => new Hold(this.session, ticket, () => holds.delete(this.key, pending)));
     holds.set(this.key, pending);
@@ -100,6 +101,7 @@ export class Mutex {
       key: this.key,
       value: this.value,
       isReady: (ahead) => ahead.length === 0,
+      origin: { primitive: 'mutex', name: this.name },
     });
     if ('ahead' in outcome) {
       const holder = outcome.ahead[0];

@@ -76,6 +76,7 @@ export class RWMutex {
       key: () => uniqueKey(under),
       value: this.value,
       isReady,
+      origin: { primitive: 'rwmutex', name: this.name },
       signal: options.signal,
     });
     return new Hold(this.session, ticket);
@@ -88,6 +89,7 @@ export class RWMutex {
       key: () => uniqueKey(under),
       value: this.value,
       isReady,
+      origin: { primitive: 'rwmutex', name: this.name },
     });
     if (!('ahead' in outcome)) return new Hold(this.session, outcome);
     const blocker = outcome.ahead.find((kv) => kv.key.startsWith(this.writePrefix)) ?? outcome.ahead[0];

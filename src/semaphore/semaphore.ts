@@ -97,6 +97,7 @@ export class Semaphore {
       key: this.contenderKey(),
       value: encodeContender({ weight, value }),
       isReady: this.fits(weight),
+      origin: { primitive: 'semaphore', name: this.name },
       signal,
     });
     return new Permit(this.session, ticket, weight, value);
@@ -117,6 +118,7 @@ export class Semaphore {
       key: this.contenderKey(),
       value: encodeContender({ weight, value }),
       isReady: this.fits(weight),
+      origin: { primitive: 'semaphore', name: this.name },
     });
     if (!('ahead' in outcome)) return new Permit(this.session, outcome, weight, value);
     const holders = holdersOf(outcome.ahead, this.permits);
