@@ -54,8 +54,10 @@ function formatValue(value: unknown): string {
 
 /** The name of an error for a payload: never its message, which is not ours to vouch for. */
 export function errorName(err: unknown): string {
-  if (err instanceof Error) return err.name;
-  return typeof err;
+  if (!(err instanceof Error)) return typeof err;
+  // etcd3's errors keep the name "Error"; their class says what happened (GRPCUnavailableError).
+  if (err.name === 'Error' && err.constructor.name !== '') return err.constructor.name;
+  return err.name;
 }
 
 // ---------------------------------------------------------------------------------------------
