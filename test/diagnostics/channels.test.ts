@@ -8,7 +8,7 @@ import {
   type AcquireEvent,
   type ContenderFields,
 } from '../../src/index.js';
-import { useEtcd, waitForKeys } from '../support/clients.js';
+import { blockEventLoop, useEtcd, waitForKeys } from '../support/clients.js';
 import { uniquePrefix } from '../support/prefix.js';
 import { useDiagnostics } from './record.js';
 
@@ -173,6 +173,25 @@ describe('diagnostics channels', () => {
       }),
     ]);
     expect(diagnostics.of('release', byName(name))).toEqual([]);
+  });
+
+  it('publishes a session that could not renew within its TTL (a paused process) as session-expired', async () => {
+    diagnostics.start();
+    const session = await etcd.session(undefined, { ttl: 2 });
+    const name = `${uniquePrefix('diag')}lock`;
+    await new Mutex(session, name).lock();
+    blockEventLoop(2500);
+    await session.done;
+    expect(diagnostics.of('lost', (m) => m.leaseId === session.leaseId)).toEqual([
+      {
+        primitive: 'session',
+        leaseId: session.leaseId,
+        ttl: 2,
+        cause: 'session-expired',
+        error: 'SessionExpiredError',
+      },
+      expect.objectContaining({ primitive: 'mutex', name, cause: 'session-expired' }),
+    ]);
   });
 
   it('publishes a hold lost to a deletion of its key as key-deleted, once', async () => {
