@@ -1,5 +1,6 @@
 import type { ComparatorBuilder } from 'etcd3';
 import { PrefixMirror } from './core/mirror.js';
+import { type HoldTrace, holdLost, holdReleased } from './diagnostics/trace.js';
 import { keyGone, type Ticket } from './core/queue.js';
 import { deleteIfCreated } from './core/txn.js';
 import type { Session } from './session/session.js';
@@ -33,6 +34,7 @@ export class Hold implements AsyncDisposable {
   private releasing: Promise<void> | undefined;
   private finished = false;
   private readonly onEnd: (() => void) | undefined;
+  private readonly trace: HoldTrace | undefined;
 
   /**
    * @internal Built by the queue in the instant a wait succeeds, from the ticket it hands over.
@@ -46,6 +48,7 @@ export class Hold implements AsyncDisposable {
     this.fencingToken = ticket.kv.createRevision;
     this.signal = this.abort.signal;
     this.onEnd = onEnd;
+    this.trace = ticket.trace;
     this.mirror = ticket.mirror ?? PrefixMirror.acquire(session.client, ticket.prefix);
     const mirror = this.mirror;
     if (!session.isActive) {
@@ -90,6 +93,7 @@ export class Hold implements AsyncDisposable {
 
   private lose(reason: unknown): void {
     if (this.releasing || this.finished) return;
+    holdLost(this.trace, this.session, this.key, this.fencingToken, reason);
     this.abort.abort(reason);
     this.stopWatching();
     this.finish();
@@ -131,6 +135,7 @@ export class Hold implements AsyncDisposable {
     // key held until the session ends.
     this.releasing ??= this.deleteKey().then(
       () => {
+        holdReleased(this.trace, this.session, this.key, this.fencingToken);
         this.stopWatching();
         this.finish();
       },

@@ -26,3 +26,33 @@ export { DoubleBarrier, type DoubleBarrierWaitOptions } from './barrier/double-b
 export { Semaphore, type SemaphoreOptions, type AcquireOptions } from './semaphore/semaphore.js';
 export { Permit } from './semaphore/permit.js';
 export type { SemaphoreHolder } from './semaphore/contenders.js';
+export {
+  DIAGNOSTICS_CHANNELS,
+  subscribeDiagnostics,
+  type DiagnosticsEventName,
+  type DiagnosticsEvents,
+  type DiagnosticsPrimitive,
+  type DiagnosticsOrigin,
+  type ContenderFields,
+  type WaitEvent,
+  type WaitStartEvent,
+  type WaitEndEvent,
+  type AcquireEvent,
+  type ReleaseEvent,
+  type LostEvent,
+  type HoldLostEvent,
+  type SessionLostEvent,
+  type LossCause,
+  type RenewEvent,
+  type ReconnectEvent,
+  type RetryEvent,
+} from './diagnostics/events.js';
+export {
+  enableMetrics,
+  METER_NAME,
+  type MetricsOptions,
+  type MetricsHandle,
+  type MeterProviderLike,
+  type MeterLike,
+  type InstrumentOptions,
+} from './diagnostics/metrics.js';

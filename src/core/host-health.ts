@@ -1,5 +1,6 @@
 import { GRPCUnavailableError, isRecoverableError } from 'etcd3';
 import { BrokenCircuitError, type IDefaultPolicyContext, NoopPolicy } from 'cockatiel';
+import { retrying } from '../diagnostics/publish.js';
 
 /** How long a member that failed a call is passed over while another member is healthy. */
 const SKIP_AFTER_FAILURE_MS = 2000;
@@ -85,6 +86,7 @@ export class RetryUnsentPolicy extends NoopPolicy {
         return await super.execute(fn, signal);
       } catch (err) {
         if (attempt >= this.attempts || !neverSent(err)) throw err;
+        retrying('unsent', err, attempt, 0);
       }
     }
   }

@@ -5,6 +5,7 @@ import { onClientClose } from './client-hooks.js';
 import { isTransientError, translateError } from './etcd-errors.js';
 import { readPrefix } from './read.js';
 import { type KeyValue, type WatchBatch, WatchCompactedError, watch } from './watch.js';
+import { retryIf } from '../diagnostics/publish.js';
 
 /** A waiter on the queue under a prefix: see {@link PrefixMirror.addWaiter}. */
 export interface MirrorWaiter {
@@ -232,7 +233,7 @@ export class PrefixMirror {
       retries: 5,
       minTimeout: 50,
       maxTimeout: 1000,
-      shouldRetry: ({ error }) => isTransientError(error),
+      shouldRetry: (ctx) => retryIf(isTransientError(ctx.error), 'mirror-read', ctx),
     });
     if (this.failure) return;
     const fresh = new Map<string, KeyValue>();

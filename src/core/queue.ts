@@ -1,3 +1,5 @@
+import type { DiagnosticsOrigin } from '../diagnostics/events.js';
+import { type EnqueueTrace, type HoldTrace, traceEnqueue } from '../diagnostics/trace.js';
 import type { Session } from '../session/session.js';
 import { untilAborted } from './abort.js';
 import { PrefixMirror } from './mirror.js';
@@ -38,6 +40,8 @@ export interface EnqueueRequest {
    */
   probe: Probe;
   signal?: AbortSignal | undefined;
+  /** Names the primitive in the diagnostics events (none: no events). */
+  origin?: DiagnosticsOrigin | undefined;
 }
 
 /** A place at the front of a queue: what a {@link Hold} is built from. */
@@ -53,6 +57,8 @@ export interface Ticket {
    * reference, handed on to the hold. Undefined when the enqueue transaction alone decided.
    */
   mirror: PrefixMirror | undefined;
+  /** What the hold needs for its `release` and `lost` diagnostics events. */
+  trace?: HoldTrace | undefined;
 }
 
 /** The outcome of {@link tryEnqueue} when the queue is not ready for us. */
@@ -78,6 +84,7 @@ export interface Blocked {
 export async function enqueue<H>(req: EnqueueRequest, build: (ticket: Ticket) => H): Promise<H> {
   const { session, signal } = req;
   begin(req);
+  const trace = traceEnqueue(req.origin);
   // A caller that waits anyway rides out an etcd outage until its signal or its session ends.
   const patience = AbortSignal.any([session.signal, ...(signal ? [signal] : [])]);
   const own = await createOwnKey(req, patience);
@@ -86,7 +93,8 @@ export async function enqueue<H>(req: EnqueueRequest, build: (ticket: Ticket) =>
   try {
     if (signal?.aborted) throw signal.reason as Error;
     if (!session.checkAlive()) throw session.signal.reason as Error;
-    if (decide(req, own) === 'ready') return build(ticketOf(req, own, undefined));
+    if (decide(req, own) === 'ready') return build(ticketOf(req, own, undefined, trace));
+    trace.waiting(session, own.kv, aheadOf(own).length, own.revision);
     mirror = PrefixMirror.acquire(session.client, req.prefix);
     await untilAborted(mirror.caughtUp(own.revision), signal, session.signal);
     const m = mirror;
@@ -100,7 +108,7 @@ export async function enqueue<H>(req: EnqueueRequest, build: (ticket: Ticket) =>
           // Synchronously, in the event that made us first: nothing may act on stale belief.
           if (!session.checkAlive()) return; // the session's abort ends the wait with its reason
           try {
-            hold = build(ticketOf(req, own, m, m.revision));
+            hold = build(ticketOf(req, own, m, trace, m.revision));
             finish();
           } catch (err) {
             finish(err as Error);
@@ -116,6 +124,7 @@ export async function enqueue<H>(req: EnqueueRequest, build: (ticket: Ticket) =>
     });
     return hold!;
   } catch (err) {
+    trace.failed(err, signal);
     await abandon(req, own, mirror, err);
     throw err;
   }
@@ -129,16 +138,22 @@ export async function enqueue<H>(req: EnqueueRequest, build: (ticket: Ticket) =>
  */
 export async function tryEnqueue<H>(req: EnqueueRequest, build: (ticket: Ticket) => H): Promise<H | Blocked> {
   begin(req);
+  const trace = traceEnqueue(req.origin);
   const own = await createOwnKey(req, undefined);
   try {
     if (!req.session.checkAlive()) throw req.session.signal.reason as Error;
-    if (decide(req, own) === 'ready') return build(ticketOf(req, own, undefined));
+    if (decide(req, own) === 'ready') return build(ticketOf(req, own, undefined, trace));
   } catch (err) {
     await abandon(req, own, undefined, err);
     throw err;
   }
   await abandon(req, own, undefined, undefined);
-  return { ahead: own.probed.filter((kv) => kv.createRevision < own.kv.createRevision) };
+  return { ahead: aheadOf(own) };
+}
+
+/** The probed keys ahead of the own key, oldest first. */
+function aheadOf(own: OwnKey): KeyValue[] {
+  return own.probed.filter((kv) => kv.createRevision < own.kv.createRevision);
 }
 
 function begin(req: EnqueueRequest): void {
@@ -153,8 +168,7 @@ function begin(req: EnqueueRequest): void {
  * list is cut short before our key, at least `limit` keys are ahead: not ready.
  */
 function decide(req: EnqueueRequest, own: OwnKey): 'ready' | 'blocked' {
-  const rev = own.kv.createRevision;
-  const ahead = own.probed.filter((kv) => kv.createRevision < rev);
+  const ahead = aheadOf(own);
   const complete =
     req.probe.limit === 0 || own.probed.length < req.probe.limit || ahead.length < own.probed.length;
   return complete && req.isReady(ahead, own.kv) ? 'ready' : 'blocked';
@@ -164,9 +178,11 @@ function ticketOf(
   req: EnqueueRequest,
   own: OwnKey,
   mirror: PrefixMirror | undefined,
+  trace: EnqueueTrace,
   revision = own.revision,
 ): Ticket {
-  return { key: own.kv.key, kv: own.kv, prefix: req.prefix, revision, mirror };
+  const hold = trace.acquired(req.session, own, revision);
+  return { key: own.kv.key, kv: own.kv, prefix: req.prefix, revision, mirror, trace: hold };
 }
 
 /**

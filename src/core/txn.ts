@@ -5,6 +5,7 @@ import type { Session } from '../session/session.js';
 import { isTransientError, translateError } from './etcd-errors.js';
 import { prefixRangeEnd } from './keys.js';
 import { type KeyValue, toKeyValue } from './kv.js';
+import { retryIf, retrying } from '../diagnostics/publish.js';
 
 /**
  * Retries an idempotent call on connection trouble, briefly (the client's deadline bounds each
@@ -16,11 +17,12 @@ export async function retryIdempotent<T>(fn: () => Promise<T>, signal?: AbortSig
     return await fn();
   } catch (err) {
     if (!worthRetrying(err) || signal?.aborted) throw err;
+    retrying('call', err, 1, 0);
     return pRetry(fn, {
       retries: 2,
       minTimeout: 50,
       maxTimeout: 500,
-      shouldRetry: ({ error }) => worthRetrying(error),
+      shouldRetry: (ctx) => retryIf(worthRetrying(ctx.error), 'call', ctx, 1),
       ...(signal ? { signal } : {}),
     });
   }
@@ -37,6 +39,7 @@ export async function retryUntilAborted<T>(fn: () => Promise<T>, signal: AbortSi
       return await fn();
     } catch (err) {
       if (!isTransientError(err) || signal.aborted) throw err;
+      retrying('enqueue', err, failures + 1);
     }
     const delay = Math.min(1000, 50 * 2 ** Math.min(failures, 5)) * (0.5 + Math.random() / 2);
     await new Promise<void>((resolve, reject) => {

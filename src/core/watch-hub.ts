@@ -13,6 +13,7 @@ import { onClientClose } from './client-hooks.js';
 import { tlsHint } from './etcd-errors.js';
 import { type WatchBatch, WatchCompactedError, type WatchEvent, toKeyValue } from './kv.js';
 import { cancelStream } from './streams.js';
+import { streamBroken, streamRestored } from '../diagnostics/publish.js';
 
 /** One watch as the hub tracks it; made by `watch()`. */
 export interface WatchEntry {
@@ -145,6 +146,7 @@ export class WatchHub {
     stream.on('data', (res) => {
       // A stream replaced after a token renewal may still deliver what it had buffered.
       if (this.stream !== stream) return;
+      if (this.failures > 0) streamRestored(this, 'watch', this.failures);
       this.failures = 0;
       this.handle(res);
     });
@@ -261,6 +263,7 @@ export class WatchHub {
       this.shutdown(err);
       return;
     }
+    streamBroken(this, err);
     const delay = Math.min(1000, 25 * 2 ** Math.min(this.failures++, 6));
     this.reconnectTimer = setTimeout(() => {
       this.reconnectTimer = undefined;

@@ -200,6 +200,7 @@ export class Candidacy {
         value,
         isReady: (ahead) => ahead.length === 0,
         probe: { prefix: this.prefix, limit: 1 },
+        origin: { primitive: 'election', name: this.name },
         signal,
       },
       (ticket) => {

@@ -1,6 +1,13 @@
 import { validateName, prefixOf, sessionKey } from '../core/keys.js';
 import { untilAborted } from '../core/abort.js';
-import { type Blocked, enqueue, type ReadyPredicate, type Ticket, tryEnqueue } from '../core/queue.js';
+import {
+  type Blocked,
+  enqueue,
+  type EnqueueRequest,
+  type ReadyPredicate,
+  type Ticket,
+  tryEnqueue,
+} from '../core/queue.js';
 import { readPrefix } from '../core/read.js';
 import { SharedWait } from '../core/shared-wait.js';
 import { validateSession, validateSignal } from '../core/validate.js';
@@ -122,7 +129,7 @@ export class Mutex {
     return hold;
   }
 
-  private request() {
+  private request(): EnqueueRequest {
     return {
       session: this.session,
       prefix: this.prefix,
@@ -131,6 +138,7 @@ export class Mutex {
       isReady: nobodyAhead,
       // Go's tryAcquire reads the owner in the same transaction: the oldest key decides.
       probe: { prefix: this.prefix, limit: 1 },
+      origin: { primitive: 'mutex', name: this.name },
     };
   }
 

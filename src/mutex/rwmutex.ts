@@ -89,6 +89,7 @@ export class RWMutex {
         value: this.value,
         isReady,
         probe,
+        origin: { primitive: 'rwmutex', name: this.name },
         signal: options.signal,
       },
       (ticket) => new Hold(this.session, ticket),
@@ -104,6 +105,7 @@ export class RWMutex {
         value: this.value,
         isReady,
         probe,
+        origin: { primitive: 'rwmutex', name: this.name },
       },
       (ticket) => new Hold(this.session, ticket),
     );

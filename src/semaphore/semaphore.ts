@@ -101,6 +101,7 @@ export class Semaphore {
         value: encodeContender({ weight, value }),
         isReady: this.fits(weight),
         probe: this.probe,
+        origin: { primitive: 'semaphore', name: this.name },
         signal,
       },
       (ticket) => new Permit(this.session, ticket, weight, value),
@@ -124,6 +125,7 @@ export class Semaphore {
         value: encodeContender({ weight, value }),
         isReady: this.fits(weight),
         probe: this.probe,
+        origin: { primitive: 'semaphore', name: this.name },
       },
       (ticket) => new Permit(this.session, ticket, weight, value),
     );

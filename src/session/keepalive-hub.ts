@@ -1,6 +1,7 @@
 import type { Etcd3, IDuplexStream, ILeaseKeepAliveRequest, ILeaseKeepAliveResponse } from 'etcd3';
 import { currentToken, invalidateToken, isInvalidAuthToken } from '../core/auth.js';
 import { cancelStream } from '../core/streams.js';
+import { streamBroken, streamRestored } from '../diagnostics/publish.js';
 
 /** What a lease's owner hears from the shared keep-alive stream. */
 export interface KeepAliveListener {
@@ -98,6 +99,7 @@ export class KeepAliveHub {
       this.broken(err);
     };
     stream.on('data', (res) => {
+      if (this.failures > 0) streamRestored(this, 'keep-alive', this.failures);
       this.failures = 0;
       const id = normalizeId(res.ID);
       this.listeners.get(id)?.onRenewed(Number(res.TTL), BigInt(res.header.revision));
@@ -116,6 +118,7 @@ export class KeepAliveHub {
     this.queued.clear();
     for (const listener of [...this.listeners.values()]) listener.onStreamBroken(error);
     if (this.listeners.size === 0 || this.reopenTimer) return;
+    streamBroken(this, error);
     // Reconnect quickly at first: a lease survives an etcd restart only if renewals resume in time.
     const delay = Math.min(1000, 25 * 2 ** Math.min(this.failures++, 6));
     this.reopenTimer = setTimeout(() => {

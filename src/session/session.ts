@@ -8,6 +8,7 @@ import { untilAborted, untilAbortedOrUndo } from '../core/abort.js';
 import { onClientClose } from '../core/client-hooks.js';
 import { validateClient, validateSignal } from '../core/validate.js';
 import { KeepAliveHub, normalizeId } from './keepalive-hub.js';
+import { sessionEnded, sessionRenewed } from '../diagnostics/publish.js';
 
 /** The life of a session: see {@link Session.state$}. */
 export type SessionState = 'alive' | 'suspended' | 'lost' | 'closed';
@@ -235,7 +236,7 @@ export class Session implements AsyncDisposable {
    * @internal
    */
   reportLeaseGone(detail = 'etcd reports the lease does not exist (expired or revoked)'): void {
-    this.end('lost', new SessionExpiredError(this.leaseId, detail));
+    this.end('lost', new SessionExpiredError(this.leaseId, detail), 'revoked');
   }
 
   /**
@@ -273,7 +274,11 @@ export class Session implements AsyncDisposable {
     const now = performance.now();
     const sentAt = this.inFlight.shift();
     if (ttlSeconds <= 0) {
-      this.end('lost', new SessionExpiredError(this.leaseId, 'etcd says the lease expired or was revoked'));
+      this.end(
+        'lost',
+        new SessionExpiredError(this.leaseId, 'etcd says the lease expired or was revoked'),
+        'revoked',
+      );
       return;
     }
     // A renewal handled after the deadline (say, the event loop was blocked) cannot vouch for the
@@ -288,6 +293,7 @@ export class Session implements AsyncDisposable {
       this.deadline = Math.max(this.deadline, sentAt + ttlSeconds * 1000 - this.marginMs);
     this.armDeadline();
     this.setState('alive');
+    sessionRenewed(this.leaseId, ttlSeconds, revision, sentAt);
     this.renewals.next({ ttl: ttlSeconds, revision });
   }
 
@@ -319,8 +325,9 @@ export class Session implements AsyncDisposable {
   }
 
   /** Ends the session once; returns false if it had already ended. */
-  private end(final: 'lost' | 'closed', reason: Error): boolean {
+  private end(final: 'lost' | 'closed', reason: Error, cause?: 'session-expired' | 'revoked'): boolean {
     if (!this.isActive) return false;
+    sessionEnded(this.leaseId, this.ttl, final, reason, cause);
     clearInterval(this.renewTimer);
     clearTimeout(this.deadlineTimer);
     this.unregister?.();
