@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import type { Observable } from 'rxjs';
 import { isTransientError } from '../core/etcd-errors.js';
+import { deleteIfCreated } from '../core/txn.js';
 import { validateSignal } from '../core/validate.js';
 import {
   HoldLostError,
@@ -176,8 +177,18 @@ export async function holdForever(
         continue;
       }
       failures = 0;
-      // Lost or stopped: a lost hold has no key left to give back; a stop gives it back below.
-      if (signal.aborted) await giveBack(held, session, created, onError, true);
+      if (signal.aborted) {
+        await giveBack(held, session, created, onError, true);
+        break;
+      }
+      // Lost while the session lives: the hold gave up, but its key may still exist (a failed
+      // watch, not a deletion). Delete it, so that the next campaign makes a new key and the next
+      // term's fencing token is above this one's instead of taking the same key over.
+      if (session.isActive) {
+        await deleteIfCreated(session.client, held.hold.key, held.hold.fencingToken).catch((err: unknown) => {
+          onError?.(err, { during: 'release', fencingToken: held.hold.fencingToken });
+        });
+      }
     }
   } catch (err) {
     if (!(signal.aborted && err === signal.reason)) throw err;
@@ -249,9 +260,14 @@ async function giveBack(
   }
 }
 
-/** Errors that only say this hold (or campaign) is over: the loop simply acquires again. */
+/**
+ * Errors that only say this hold (or campaign) is over: the loop simply acquires again. An
+ * AbortError here is a campaign withdrawn by `resign()` outside the loop (the loop's own stop
+ * was checked first), treated like a resign while leading.
+ */
 function endsTheHold(err: unknown): boolean {
   return (
+    (err instanceof DOMException && err.name === 'AbortError') ||
     err instanceof SessionExpiredError ||
     err instanceof SessionClosedError ||
     err instanceof HoldLostError ||
