@@ -56,7 +56,8 @@ const clientEndpoints = new WeakMap<Etcd3, readonly string[]>();
  *   call that never reached a member goes to the next one at once;
  * - watches reconnect within 50 ms to 1 s instead of up to 30 s;
  * - watch and keep-alive streams require a leader (`requireLeader`), so a member cut off from the
- *   quorum breaks them at once instead of leaving them silent.
+ *   quorum ends them ("etcdserver: no leader", after three election timeouts) instead of leaving
+ *   them silent, and refuses new ones at once.
  *
  * @example
  * ```ts

