@@ -3,6 +3,7 @@ import { Etcd3, type IOptions } from 'etcd3';
 import { ExponentialBackoff, type IBackoff } from 'cockatiel';
 import { shareAuthChannel } from './core/auth.js';
 import { HostHealth, RetryUnsentPolicy } from './core/host-health.js';
+import { type RequireLeader, requireLeaderOptions, setRequireLeader } from './core/require-leader.js';
 import { InvalidArgumentError } from './errors.js';
 
 /** TLS material for a secure cluster: file paths or buffers (PEM). */
@@ -25,6 +26,17 @@ export interface ClientOptions extends Partial<Omit<IOptions, 'hosts' | 'auth'>>
   tls?: TlsOptions;
   /** Username and password; default from `ETCD_USER` (`user:password`). */
   auth?: { username: string; password: string };
+  /**
+   * Sends etcd's require-leader metadata (`hasleader`, as Go's `clientv3.WithRequireLeader`), so
+   * that a member cut off from the quorum refuses the call with "etcdserver: no leader" instead of
+   * leaving it hanging: a watch on such a member errors (and reopens, on another member if there is
+   * one) instead of staying silent, and the keep-alive stream breaks, so sessions report
+   * `suspended` and renew through another member. `true` or `'streams'`: the watch and lease
+   * keep-alive streams; `'all'`: unary calls too (they then fail at once during a leader election
+   * instead of waiting it out); `false`: none.
+   * @default 'streams'
+   */
+  requireLeader?: boolean | 'streams' | 'all';
 }
 
 const DEFAULT_CALL_TIMEOUT_MS = 5000;
@@ -42,7 +54,10 @@ const clientEndpoints = new WeakMap<Etcd3, readonly string[]>();
  * - no circuit breaker (etcd3's default keeps failing calls for 5 s after etcd is back); with
  *   several endpoints, a member that just failed is passed over while another is healthy, and a
  *   call that never reached a member goes to the next one at once;
- * - watches reconnect within 50 ms to 1 s instead of up to 30 s.
+ * - watches reconnect within 50 ms to 1 s instead of up to 30 s;
+ * - watch and keep-alive streams require a leader (`requireLeader`), so a member cut off from the
+ *   quorum ends them ("etcdserver: no leader", after three election timeouts) instead of leaving
+ *   them silent, and refuses new ones at once.
  *
  * @example
  * ```ts
@@ -50,7 +65,14 @@ const clientEndpoints = new WeakMap<Etcd3, readonly string[]>();
  * ```
  */
 export function createClient(options: ClientOptions = {}): Etcd3 {
-  const { endpoints, callTimeoutMs = DEFAULT_CALL_TIMEOUT_MS, tls, auth, ...rest } = options;
+  const {
+    endpoints,
+    callTimeoutMs = DEFAULT_CALL_TIMEOUT_MS,
+    tls,
+    auth,
+    requireLeader = 'streams',
+    ...rest
+  } = options;
   if (!Number.isFinite(callTimeoutMs) || callTimeoutMs <= 0) {
     throw new InvalidArgumentError(
       `callTimeoutMs must be a positive number of milliseconds, got ${callTimeoutMs}`,
@@ -60,6 +82,7 @@ export function createClient(options: ClientOptions = {}): Etcd3 {
   const credentials = resolveTls(tls ?? tlsFromEnv());
   const login = auth ?? authFromEnv();
   const health = new HostHealth(hosts);
+  const leaderMode = resolveRequireLeader(requireLeader);
   const etcdOptions: IOptions = {
     hosts,
     grpcOptions: {
@@ -68,8 +91,11 @@ export function createClient(options: ClientOptions = {}): Etcd3 {
       'grpc.keepalive_permit_without_calls': 1,
       ...rest.grpcOptions,
     },
+    // Streams: the watch and keep-alive hubs ask for require-leader themselves (streamCallOptions).
     defaultCallOptions: (context) =>
-      context.isStream ? {} : { deadline: new Date(Date.now() + callTimeoutMs) },
+      context.isStream
+        ? {}
+        : { ...requireLeaderOptions(leaderMode, false), deadline: new Date(Date.now() + callTimeoutMs) },
     faultHandling: {
       global: new RetryUnsentPolicy(hosts.length),
       host: (host) => health.policyFor(host),
@@ -86,6 +112,7 @@ export function createClient(options: ClientOptions = {}): Etcd3 {
   const client = new Etcd3(etcdOptions);
   if (login) shareAuthChannel(client);
   clientEndpoints.set(client, hosts);
+  setRequireLeader(client, leaderMode);
   return client;
 }
 
@@ -96,6 +123,14 @@ export function endpointsOf(client: Etcd3): readonly string[] {
   // etcd3 keeps its options on a protected field; read only the hosts.
   const hosts = (client as unknown as { options?: { hosts?: string | string[] } }).options?.hosts;
   return hosts === undefined ? [] : typeof hosts === 'string' ? [hosts] : hosts;
+}
+
+function resolveRequireLeader(value: unknown): RequireLeader {
+  if (value === true || value === 'streams') return 'streams';
+  if (value === false || value === 'all') return value;
+  throw new InvalidArgumentError(
+    `requireLeader must be true, false, 'streams' or 'all', got ${JSON.stringify(value)}`,
+  );
 }
 
 function resolveEndpoints(endpoints: string | string[] | undefined): string[] {

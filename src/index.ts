@@ -20,6 +20,8 @@ export { Hold } from './hold.js';
 export { Mutex, type MutexOptions, type LockOptions } from './mutex/mutex.js';
 export { RWMutex } from './mutex/rwmutex.js';
 export { Election, type CampaignOptions } from './election/election.js';
+export type { HeldWork, HoldForeverErrorContext, HoldForeverOptions, LeadOptions } from './election/lead.js';
+export type { RunExclusiveOptions } from './mutex/run-exclusive.js';
 export type { LeaderInfo } from './election/leader.js';
 export { Barrier, type BarrierWaitOptions } from './barrier/barrier.js';
 export { DoubleBarrier, type DoubleBarrierWaitOptions } from './barrier/double-barrier.js';

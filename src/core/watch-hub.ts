@@ -12,6 +12,7 @@ import { currentToken, invalidateToken, isInvalidAuthToken } from './auth.js';
 import { onClientClose } from './client-hooks.js';
 import { tlsHint } from './etcd-errors.js';
 import { type WatchBatch, WatchCompactedError, type WatchEvent, toKeyValue } from './kv.js';
+import { streamCallOptions } from './require-leader.js';
 import { cancelStream } from './streams.js';
 import { streamBroken, streamRestored } from '../diagnostics/publish.js';
 
@@ -109,7 +110,7 @@ export class WatchHub {
   private connect(): void {
     if (this.connecting || this.reconnectTimer || this.closed) return;
     this.connecting = true;
-    this.client.watchClient.watch().then(
+    this.client.watchClient.watch(streamCallOptions(this.client)).then(
       (stream) => {
         this.connecting = false;
         if (this.closed || this.idle()) {

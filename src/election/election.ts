@@ -6,6 +6,7 @@ import { InvalidArgumentError } from '../errors.js';
 import type { Hold } from '../hold.js';
 import type { Session } from '../session/session.js';
 import { Candidacy } from './candidacy.js';
+import { type HeldWork, type LeadOptions, leadElection } from './lead.js';
 import { type LeaderInfo, readLeader } from './leader.js';
 import { observeLeader } from './observe.js';
 
@@ -97,6 +98,27 @@ export class Election {
    */
   resign(): Promise<void> {
     return this.candidacy.resign();
+  }
+
+  /**
+   * Leads forever: campaigns, runs `fn(signal, hold)` while leader, and when the leadership or the
+   * session is lost aborts `fn`'s signal, waits for `fn` to settle, and campaigns again — on a new
+   * session on the same client once this one has ended — until `options.signal` aborts; then it
+   * resigns, closes the sessions it created and resolves. Terms never overlap within one loop and
+   * each has a higher `hold.fencingToken` than the last. `fn` returning (or throwing, with
+   * `onError`) gives the leadership up and campaigns again after a backoff; throwing without
+   * `onError` stops the loop and rejects with the error. See {@link LeadOptions}.
+   *
+   * @example
+   * ```ts
+   * const stop = new AbortController();
+   * await election.lead(async (signal, hold) => {
+   *   await runScheduler({ signal, fencingToken: hold.fencingToken });   // until signal aborts
+   * }, { signal: stop.signal, onError: (err) => log.warn(err) });
+   * ```
+   */
+  lead(fn: HeldWork, options: LeadOptions = {}): Promise<void> {
+    return leadElection(this, (session) => new Election(session, this.name), fn, options);
   }
 
   /** The current leader, from one linearizable read; rejects with `NoLeaderError` if there is none. */

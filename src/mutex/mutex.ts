@@ -16,6 +16,8 @@ import { LockedError, InvalidArgumentError } from '../errors.js';
 import { Hold } from '../hold.js';
 import type { Session } from '../session/session.js';
 import { sessionHolds } from './session-holds.js';
+import { type RunExclusiveOptions, runExclusive } from './run-exclusive.js';
+import type { HeldWork } from '../election/lead.js';
 
 /** Options of {@link Mutex}. */
 export interface MutexOptions {
@@ -252,6 +254,25 @@ export class Mutex {
     } finally {
       await hold.release();
     }
+  }
+
+  /**
+   * Exclusive singleton work that survives a lost session: locks, runs `fn(signal, hold)` while
+   * holding, and when the hold or the session is lost aborts `fn`'s signal, waits for `fn` to
+   * settle, and locks again — on a new session on the same client once this one has ended —
+   * until `options.signal` aborts; then unlocks, closes the sessions it created and resolves.
+   * Same rules as `election.lead()` (see {@link RunExclusiveOptions}).
+   *
+   * @example
+   * ```ts
+   * await new Mutex(session, 'locks/compactor').runExclusive(
+   *   (signal, hold) => compactForever({ signal, fencingToken: hold.fencingToken }),
+   *   { signal: shutdown.signal },
+   * );
+   * ```
+   */
+  runExclusive(fn: HeldWork, options: RunExclusiveOptions = {}): Promise<void> {
+    return runExclusive(this, (session) => new Mutex(session, this.name, { value: this.value }), fn, options);
   }
 }
 

@@ -1,5 +1,6 @@
 import type { Etcd3, IDuplexStream, ILeaseKeepAliveRequest, ILeaseKeepAliveResponse } from 'etcd3';
 import { currentToken, invalidateToken, isInvalidAuthToken } from '../core/auth.js';
+import { streamCallOptions } from '../core/require-leader.js';
 import { cancelStream } from '../core/streams.js';
 import { streamBroken, streamRestored } from '../diagnostics/publish.js';
 
@@ -77,7 +78,7 @@ export class KeepAliveHub {
   private async open(): Promise<void> {
     let stream: IDuplexStream<ILeaseKeepAliveRequest, ILeaseKeepAliveResponse>;
     try {
-      stream = await this.client.leaseClient.leaseKeepAlive();
+      stream = await this.client.leaseClient.leaseKeepAlive(streamCallOptions(this.client));
     } catch (err) {
       this.broken(err as Error);
       return;
