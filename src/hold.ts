@@ -1,5 +1,7 @@
 import type { ComparatorBuilder } from 'etcd3';
-import { PrefixMirror } from './core/mirror.js';
+import type { PrefixMirror } from './core/mirror.js';
+import { retryIdempotent } from './core/txn.js';
+import { watch, WatchCompactedError } from './core/watch.js';
 import { type HoldTrace, holdLost, holdReleased } from './diagnostics/trace.js';
 import { keyGone, type Ticket } from './core/queue.js';
 import { deleteIfCreated } from './core/txn.js';
@@ -18,6 +20,9 @@ import type { Session } from './session/session.js';
  * TTL (GC, SIGSTOP, a VM migration) wakes up still believing it holds. Guard writes with `txn()`
  * or the fencing token; the signal only tells you as soon as this process can know.
  */
+/** How long an uncontended hold goes without a watch of its own key: see Hold.watchOwnKey. */
+const OWN_KEY_WATCH_DELAY_MS = 250;
+
 export class Hold implements AsyncDisposable {
   /** The own key in etcd. */
   readonly key: string;
@@ -29,7 +34,8 @@ export class Hold implements AsyncDisposable {
   readonly session: Session;
 
   private readonly abort = new AbortController();
-  private readonly mirror: PrefixMirror;
+  /** The wait's mirror, if the hold came from one (a reference the hold gives back). */
+  private readonly mirror: PrefixMirror | undefined;
   private detach: (() => void)[] = [];
   private releasing: Promise<void> | undefined;
   private finished = false;
@@ -49,8 +55,7 @@ export class Hold implements AsyncDisposable {
     this.signal = this.abort.signal;
     this.onEnd = onEnd;
     this.trace = ticket.trace;
-    this.mirror = ticket.mirror ?? PrefixMirror.acquire(session.client, ticket.prefix);
-    const mirror = this.mirror;
+    this.mirror = ticket.mirror;
     if (!session.isActive) {
       this.lose(session.signal.reason);
       return;
@@ -62,15 +67,14 @@ export class Hold implements AsyncDisposable {
     this.detach.push(() => {
       session.signal.removeEventListener('abort', onSessionEnd);
     });
-    const gone = () => {
-      // Tell "the lease ended" from "someone deleted the key" before saying which.
-      void keyGone(session, this.key, 'while held').then((reason) => {
-        this.lose(reason);
-      });
-    };
+    const mirror = ticket.mirror;
+    if (!mirror) {
+      this.watchOwnKey(ticket.revision + 1n);
+      return;
+    }
     this.detach.push(
       mirror.onDeleted(this.key, (createRevision) => {
-        if (createRevision === this.fencingToken) gone();
+        if (createRevision === this.fencingToken) this.gone();
       }),
     );
     this.detach.push(
@@ -78,17 +82,60 @@ export class Hold implements AsyncDisposable {
         this.lose(err);
       }),
     );
-    const present = () => mirror.get(this.key)?.createRevision === this.fencingToken;
-    if (ticket.mirror) {
-      if (!present()) gone();
-    } else {
-      mirror.caughtUp(ticket.revision).then(
-        () => {
-          if (!present()) gone();
+    if (mirror.get(this.key)?.createRevision !== this.fencingToken) this.gone();
+  }
+
+  /**
+   * A hold the enqueue transaction decided (nobody ahead) watches its own key only once it has
+   * been held for {@link OWN_KEY_WATCH_DELAY_MS}: a short critical section costs its two round
+   * trips and no watch at all. The watch starts at the revision after the one at which the key
+   * was known to be ours, so a deletion in between is reported all the same, just later. The
+   * session's end reaches the hold at once, whatever the watch.
+   */
+  private watchOwnKey(from: bigint): void {
+    const timer = setTimeout(() => {
+      if (!this.isHeld) return;
+      const sub = watch(
+        this.session.client,
+        { key: this.key },
+        { startRevision: from, only: 'delete' },
+      ).subscribe({
+        next: (batch) => {
+          if (batch.events.length > 0) this.gone();
         },
-        () => undefined, // reported through onFailure
-      );
+        error: (err: unknown) => {
+          if (err instanceof WatchCompactedError) void this.recheck();
+          else this.lose(err);
+        },
+      });
+      this.detach.push(() => {
+        sub.unsubscribe();
+      });
+    }, OWN_KEY_WATCH_DELAY_MS);
+    timer.unref();
+    this.detach.push(() => {
+      clearTimeout(timer);
+    });
+  }
+
+  /** After compaction cut the watch's history: is the own key still there? Then watch from now. */
+  private async recheck(): Promise<void> {
+    try {
+      const res = await retryIdempotent(() => this.session.client.kv.range({ key: Buffer.from(this.key) }));
+      const kv = res.kvs[0];
+      if (!kv || BigInt(kv.create_revision) !== this.fencingToken) this.gone();
+      else if (this.isHeld) this.watchOwnKey(BigInt(res.header.revision) + 1n);
+    } catch (err) {
+      this.lose(err);
     }
+  }
+
+  /** The own key vanished: tell "the lease ended" from "someone deleted it" before saying which. */
+  private gone(): void {
+    if (!this.isHeld) return;
+    void keyGone(this.session, this.key, 'while held').then((reason) => {
+      this.lose(reason);
+    });
   }
 
   private lose(reason: unknown): void {
@@ -165,7 +212,7 @@ export class Hold implements AsyncDisposable {
   private finish(): void {
     if (this.finished) return;
     this.finished = true;
-    this.mirror.release();
+    this.mirror?.release();
     this.onEnd?.();
   }
 

@@ -15,9 +15,9 @@ describe('diagnostics of connection trouble', () => {
     const client = etcd.client({ endpoints: [proxy.endpoint] });
     const session = await etcd.session(client);
     const mutex = new Mutex(session, `${uniquePrefix('diag')}lock`);
-    // The queue's view of the prefix stays open a moment after this: the next lock() goes
-    // straight to creating its key, which is what fails while the connection is cut.
-    await (await mutex.lock()).release();
+    // A hold kept for a while watches its own key: the client has a watch stream to reconnect.
+    const held = await new Mutex(await etcd.session(client), `${uniquePrefix('diag')}held`).lock();
+    await new Promise((r) => setTimeout(r, 400));
     diagnostics.start();
     proxy.cut();
     const locking = mutex.lock();
@@ -40,6 +40,7 @@ describe('diagnostics of connection trouble', () => {
     expect(diagnostics.of('reconnect', (m) => m.stream === 'watch')).toHaveLength(1);
     expect(diagnostics.of('reconnect', (m) => m.stream === 'keep-alive')).toHaveLength(1);
     await hold.release();
+    await held.release();
   });
 
   it('publishes the watch and keep-alive streams reconnecting after an etcd restart', async () => {
