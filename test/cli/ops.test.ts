@@ -1,9 +1,12 @@
+import { cp, mkdtemp, rm, symlink } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Election, Mutex, RWMutex, Semaphore } from '../../src/index.js';
 import { keysUnder, useEtcd, waitForKeys } from '../support/clients.js';
 import { sharedEtcdEndpoints } from '../support/etcd.js';
 import { uniquePrefix } from '../support/prefix.js';
-import { runTs, spawnProcess, useSpawn } from '../support/spawn.js';
+import { ROOT, runTs, spawnProcess, useSpawn } from '../support/spawn.js';
 
 /**
  * The CLI as operators use it, as a separate process against the shared etcd: etcdctl's
@@ -70,7 +73,7 @@ describe('lock --try and --timeout', { timeout: 60_000 }, () => {
     expect(code).toBe(75);
     expect(performance.now() - started).toBeLessThan(10_000);
     expect(stdout).not.toContain('ran');
-    const lease = heldKey!.slice(name.length + 1);
+    const lease = heldKey.slice(name.length + 1);
     expect(stderr).toMatch(new RegExp(`lock "${name}" not acquired: held by lease ${lease}`));
     expect(stderr).toContain(`key ${heldKey}`);
     // nothing of ours is left behind: only etcdctl's key
@@ -330,5 +333,29 @@ describe('status', { timeout: 60_000 }, () => {
       role: 'holder',
       grantedTtl: 60,
     });
+  });
+});
+
+describe('bench where it cannot run', { timeout: 60_000 }, () => {
+  it('is left out of --help in an installed package (no bench/ next to the code), and says why when run', async () => {
+    // An installed package as npm lays it out: the code and package.json, no bench/.
+    const dir = await mkdtemp(path.join(tmpdir(), 'cli-installed-'));
+    try {
+      await cp(path.join(ROOT, 'src'), path.join(dir, 'src'), { recursive: true });
+      await cp(path.join(ROOT, 'package.json'), path.join(dir, 'package.json'));
+      await symlink(path.join(ROOT, 'node_modules'), path.join(dir, 'node_modules'));
+      const main = path.join(dir, 'src/cli/main.ts');
+      const help = await runTs(main, ['--help']).exit();
+      expect(help.code).toBe(0);
+      expect(help.stdout).toMatch(/^ +status\b/m);
+      expect(help.stdout).not.toMatch(/^ +bench\b/m);
+      const bench = await runTs(main, ['bench', '--list']).exit();
+      expect(bench.code).toBe(1);
+      expect(bench.stderr).toMatch(/the benchmark ships with the source repository/);
+      // in the repository it is listed
+      expect((await cli('--help').exit()).stdout).toMatch(/^ +bench\b/m);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
