@@ -50,7 +50,7 @@ const QUIET_WAIT_MS = 300;
  * layout), runs the command while holding it and returns the command's exit status. Without a
  * command, holds the lock until Ctrl-C. The lock is released when the command ends, and on
  * SIGINT/SIGTERM/SIGHUP (forwarded to the command first). If the lock is lost, the command gets
- * SIGTERM, then SIGKILL after the grace period, and the exit status is non-zero.
+ * SIGTERM, then SIGKILL after the grace period, and the exit status is 76 (see exit-codes.ts).
  */
 export async function lockCommand(
   name: string,
