@@ -331,7 +331,7 @@ describe('status', { timeout: 60_000 }, () => {
     expect(status.primitives[0]!.contenders[0]).toMatchObject({
       key: heldKey,
       role: 'holder',
-      grantedTtl: 60,
+      grantedTtl: 10, // etcdctl lock's default --ttl
     });
   });
 });
