@@ -1,68 +1,63 @@
 import type { Command } from 'commander';
 import type { Etcd3 } from 'etcd3';
-import { createClient, type ClientOptions } from '../client.js';
+import { createClient } from '../client.js';
 import { InvalidArgumentError } from '../errors.js';
 import type { Session } from '../session/session.js';
+import { PROGRAM, type Output } from './output.js';
+import { readPassword } from './password.js';
+import { resolveSettings, type GlobalOptions } from './settings.js';
 
-/** The global options every subcommand understands, named as etcdctl names them. */
-export interface GlobalOptions {
-  endpoints?: string;
-  cacert?: string;
-  cert?: string;
-  key?: string;
-  user?: string;
-  password?: string;
-  json?: boolean;
-}
+export type { GlobalOptions } from './settings.js';
 
 /** Declares the global options on the program (commander also accepts them after the subcommand). */
 export function addGlobalOptions(program: Command): Command {
   return program
     .option(
       '--endpoints <list>',
-      'comma-separated etcd endpoints (default: $ETCD_ENDPOINTS or 127.0.0.1:2379)',
+      'comma-separated etcd endpoints (default: $ETCDCTL_ENDPOINTS, $ETCD_ENDPOINTS or 127.0.0.1:2379)',
     )
-    .option('--cacert <file>', 'verify servers with this CA certificate, as etcdctl (default: $ETCD_CACERT)')
-    .option('--cert <file>', 'client certificate for TLS, as etcdctl (default: $ETCD_CERT)')
-    .option('--key <file>', 'client private key for TLS, as etcdctl (default: $ETCD_KEY)')
-    .option('--user <user[:password]>', 'etcd user, as etcdctl (default: $ETCD_USER)')
-    .option('--password <password>', 'password of --user, when it is not given as user:password')
+    .option(
+      '--cacert <file>',
+      'verify servers with this CA certificate (default: $ETCDCTL_CACERT, $ETCD_CACERT)',
+    )
+    .option('--cert <file>', 'client certificate for TLS (default: $ETCDCTL_CERT, $ETCD_CERT)')
+    .option('--key <file>', 'client private key for TLS (default: $ETCDCTL_KEY, $ETCD_KEY)')
+    .option(
+      '--user <user[:password]>',
+      'etcd user; without a password it is read from stdin (default: $ETCDCTL_USER, $ETCD_USER)',
+    )
+    .option(
+      '--password <password>',
+      'password of --user; prefer $ETCDCTL_PASSWORD (default: $ETCDCTL_PASSWORD)',
+    )
+    .option(
+      '--command-timeout <duration>',
+      'deadline of each etcd request, e.g. 5s (default: $ETCDCTL_COMMAND_TIMEOUT or 5s)',
+    )
     .option('--json', 'machine-readable output: one JSON object per line');
 }
 
 /**
- * An etcd client from the global options, falling back to the environment that `createClient`
- * reads (`ETCD_ENDPOINTS`, `ETCD_CACERT`, `ETCD_CERT`, `ETCD_KEY`, `ETCD_USER`).
+ * An etcd client from the global options and the environment, in etcdctl's order (see
+ * `settings.ts`). Warnings (a password on the command line, a variable shadowed by a flag) go to
+ * `out` as notes; a password still missing is read from stdin.
  */
-export function connect(options: GlobalOptions): Etcd3 {
-  const clientOptions: ClientOptions = {};
-  if (options.endpoints !== undefined) clientOptions.endpoints = options.endpoints;
-  if (options.cacert !== undefined || options.cert !== undefined || options.key !== undefined) {
-    clientOptions.tls = {
-      ca: options.cacert ?? process.env.ETCD_CACERT,
-      cert: options.cert ?? process.env.ETCD_CERT,
-      key: options.key ?? process.env.ETCD_KEY,
-    };
-  }
-  if (options.user !== undefined) clientOptions.auth = parseUser(options.user, options.password);
-  else if (options.password !== undefined) {
-    throw new InvalidArgumentError('--password needs --user');
+export async function connect(options: GlobalOptions, out: Output): Promise<Etcd3> {
+  const settings = resolveSettings(options, process.env);
+  for (const warning of settings.warnings)
+    out.note('warning', `${PROGRAM}: ${warning}`, { message: warning });
+  const { clientOptions, passwordFor } = settings;
+  if (passwordFor !== undefined) {
+    const password = await readPassword(passwordFor);
+    if (password === undefined) {
+      throw new InvalidArgumentError(
+        `--user ${passwordFor} needs a password: type it when asked, pipe it to stdin, ` +
+          'set ETCDCTL_PASSWORD, or give --user user:PASSWORD (visible to other users)',
+      );
+    }
+    clientOptions.auth = { username: passwordFor, password };
   }
   return createClient(clientOptions);
-}
-
-function parseUser(user: string, password: string | undefined): { username: string; password: string } {
-  const colon = user.indexOf(':');
-  if (colon >= 0) {
-    if (password !== undefined) {
-      throw new InvalidArgumentError('give the password either in --user user:password or in --password');
-    }
-    return { username: user.slice(0, colon), password: user.slice(colon + 1) };
-  }
-  if (password === undefined) {
-    throw new InvalidArgumentError(`--user ${user} needs a password: --user ${user}:PASSWORD or --password`);
-  }
-  return { username: user, password };
 }
 
 /** Closes a session (revoking its lease); if etcd cannot be reached, the lease expires by itself. */

@@ -25,7 +25,7 @@ export async function electCommand(
   const out = createOutput(globals.json === true);
   const stop = stopSignal();
   const stopObserving = new AbortController();
-  const client = connect(globals);
+  const client = await connect(globals, out);
   let session: Session | undefined;
   let observing: Promise<void> | undefined;
   try {

@@ -1,11 +1,13 @@
 import { spawn } from 'node:child_process';
 import { hostname } from 'node:os';
+import { isatty } from 'node:tty';
 import type { Etcd3 } from 'etcd3';
-import { leaseHex } from '../errors.js';
+import { type HolderInfo, leaseHex, LockedError } from '../errors.js';
 import type { Hold } from '../hold.js';
 import { Mutex } from '../mutex/mutex.js';
 import { Session } from '../session/session.js';
 import { closeQuietly, connect, type GlobalOptions } from './connection.js';
+import { EXIT } from './exit-codes.js';
 import { createOutput, describeError, PROGRAM, type Output } from './output.js';
 import { Interrupted, onStopSignal, signalExitCode, stopSignal } from './signals.js';
 
@@ -14,6 +16,21 @@ export interface LockOptions {
   ttl: number;
   /** Seconds between SIGTERM and SIGKILL when the lock is lost; default a third of the TTL. */
   grace?: number;
+  /** Give up after waiting this many seconds for the lock; default: wait as long as it takes. */
+  timeout?: number;
+  /** Do not wait: fail at once, naming the holder, if the lock is held. */
+  try?: boolean;
+}
+
+/** The lock was not acquired (`--try`, `--timeout`); the command never started. */
+class NotAcquired extends Error {
+  constructor(
+    message: string,
+    readonly holder: HolderInfo | undefined,
+  ) {
+    super(message);
+    this.name = 'NotAcquired';
+  }
 }
 
 /** What `--json` reports about the hold. */
@@ -33,7 +50,7 @@ const QUIET_WAIT_MS = 300;
  * layout), runs the command while holding it and returns the command's exit status. Without a
  * command, holds the lock until Ctrl-C. The lock is released when the command ends, and on
  * SIGINT/SIGTERM/SIGHUP (forwarded to the command first). If the lock is lost, the command gets
- * SIGTERM, then SIGKILL after the grace period, and the exit status is non-zero.
+ * SIGTERM, then SIGKILL after the grace period, and the exit status is 76 (see exit-codes.ts).
  */
 export async function lockCommand(
   name: string,
@@ -43,21 +60,13 @@ export async function lockCommand(
 ): Promise<number> {
   const out = createOutput(globals.json === true);
   const graceMs = Math.round((options.grace ?? options.ttl / 3) * 1000);
+  const client = await connect(globals, out);
   const stop = stopSignal();
-  const client = connect(globals);
   let session: Session | undefined;
   try {
     session = await Session.create(client, { ttl: options.ttl, signal: stop.signal });
     const mutex = new Mutex(session, name, { value: `${hostname()} pid ${process.pid}` });
-    const waiting = setTimeout(() => {
-      void announceWait(client, mutex, out);
-    }, QUIET_WAIT_MS);
-    let hold: Hold;
-    try {
-      hold = await mutex.lock({ signal: stop.signal });
-    } finally {
-      clearTimeout(waiting);
-    }
+    const hold = await acquire(client, mutex, options, stop.signal, out);
     // `stop` stays registered until the end (aborting it no longer matters): with no listener
     // for a moment, a SIGTERM arriving then would kill this process and orphan the command.
     const acquired: Acquired = {
@@ -75,12 +84,75 @@ export async function lockCommand(
     return code;
   } catch (err) {
     if (err instanceof Interrupted) return signalExitCode(err.signal);
+    if (err instanceof NotAcquired) {
+      out.note('not-acquired', `${PROGRAM}: ${err.message}`, {
+        name,
+        message: err.message,
+        holder: err.holder ?? null,
+        exitCode: EXIT.notAcquired,
+      });
+      return EXIT.notAcquired;
+    }
     throw err;
   } finally {
     stop.dispose();
     await closeQuietly(session);
     client.close();
   }
+}
+
+/** Takes the lock: at once or not at all (`--try`), within `--timeout`, or waiting as needed. */
+async function acquire(
+  client: Etcd3,
+  mutex: Mutex,
+  options: LockOptions,
+  stop: AbortSignal,
+  out: Output,
+): Promise<Hold> {
+  if (options.try) {
+    try {
+      return await mutex.tryLock();
+    } catch (err) {
+      if (!(err instanceof LockedError)) throw err;
+      throw new NotAcquired(`lock "${mutex.name}" not acquired: ${describeHolder(err.holder)}`, err.holder);
+    }
+  }
+  const deadline = options.timeout === undefined ? undefined : AbortSignal.timeout(options.timeout * 1000);
+  const waiting = setTimeout(() => {
+    void announceWait(client, mutex, out);
+  }, QUIET_WAIT_MS);
+  try {
+    return await mutex.lock({ signal: deadline ? AbortSignal.any([stop, deadline]) : stop });
+  } catch (err) {
+    if (!deadline?.aborted || stop.aborted) throw err;
+    const holder = await currentHolder(client, mutex).catch(() => undefined);
+    const within = `within ${options.timeout} s`;
+    throw new NotAcquired(
+      `lock "${mutex.name}" not acquired ${within}: ${holder ? describeHolder(holder) : 'it was still held'}`,
+      holder,
+    );
+  } finally {
+    clearTimeout(waiting);
+  }
+}
+
+/** `held by lease 694d… (value "…") since revision 42, key …`: who to look at. */
+function describeHolder(holder: HolderInfo): string {
+  const value = holder.value === '' ? '' : ` (value ${JSON.stringify(holder.value)})`;
+  return `held by lease ${leaseHex(holder.leaseId)}${value} since revision ${holder.createRevision}, key ${holder.key}`;
+}
+
+/** The key at the head of the lock's queue, unless it is our own. */
+async function currentHolder(client: Etcd3, mutex: Mutex): Promise<HolderInfo | undefined> {
+  const res = await client.getAll().prefix(mutex.prefix).sort('Create', 'Ascend').limit(1).exec();
+  const head = res.kvs[0];
+  if (!head || head.key.toString() === mutex.key) return undefined;
+  return {
+    key: head.key.toString(),
+    value: head.value.toString(),
+    leaseId: head.lease,
+    createRevision: BigInt(head.create_revision),
+  };
 }
 
 /** Without a command: print the lock and hold it until a stop signal; fail if it is lost. */
@@ -106,7 +178,15 @@ async function holdUntilStopped(hold: Hold, out: Output, acquired: Acquired): Pr
           resolve(how);
         }
       });
-  if (ended === 'lost') throw asError(hold.signal.reason);
+  if (ended === 'lost') {
+    const reason = describeError(hold.signal.reason);
+    out.note('lost', `${PROGRAM}: lock "${acquired.name}" lost: ${reason}`, {
+      ...acquired,
+      reason,
+      exitCode: EXIT.lockLost,
+    });
+    return EXIT.lockLost;
+  }
   out.event('released', `released "${acquired.name}"`, { name: acquired.name });
   return 0;
 }
@@ -126,7 +206,7 @@ function superviseCommand(
   // SIGKILL when the lock is lost) reach everything it started, not only its first process. A
   // command on a terminal stays in the terminal's foreground group, where it can read input and
   // Ctrl-C reaches all of it anyway.
-  const ownGroup = !process.stdin.isTTY;
+  const ownGroup = !isatty(0);
   const child = spawn(file, args, {
     stdio: 'inherit',
     detached: ownGroup,
@@ -183,7 +263,12 @@ function superviseCommand(
         // Nothing it started may go on working without the lock.
         signalChild('SIGKILL');
         // Whatever the command says, its work was not (all) done under the lock.
-        done(status === 0 ? 1 : status);
+        out.note(
+          'exited',
+          `${PROGRAM}: ${file} ended with status ${status} after the lock was lost; exit status ${EXIT.lockLost}`,
+          { name: acquired.name, commandExitCode: status, exitCode: EXIT.lockLost },
+        );
+        done(EXIT.lockLost);
         return;
       }
       out.note('released', undefined, {
@@ -197,29 +282,13 @@ function superviseCommand(
 
 async function announceWait(client: Etcd3, mutex: Mutex, out: Output): Promise<void> {
   try {
-    const res = await client.getAll().prefix(mutex.prefix).sort('Create', 'Ascend').limit(1).exec();
-    const head = res.kvs[0];
-    if (!head || head.key.toString() === mutex.key) return;
-    const value = head.value.toString();
-    out.note(
-      'waiting',
-      `waiting for lock "${mutex.name}": held by lease ${leaseHex(head.lease)}` +
-        `${value === '' ? '' : ` (${value})`} since revision ${head.create_revision}`,
-      {
-        name: mutex.name,
-        holder: {
-          key: head.key.toString(),
-          value,
-          leaseId: head.lease,
-          createRevision: head.create_revision,
-        },
-      },
-    );
+    const holder = await currentHolder(client, mutex);
+    if (!holder) return;
+    out.note('waiting', `waiting for lock "${mutex.name}": ${describeHolder(holder)}`, {
+      name: mutex.name,
+      holder,
+    });
   } catch {
     out.note('waiting', `waiting for lock "${mutex.name}"`, { name: mutex.name });
   }
-}
-
-function asError(reason: unknown): Error {
-  return reason instanceof Error ? reason : new Error(String(reason));
 }

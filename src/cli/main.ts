@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 /**
- * The `etcd-concurrency` command: `lock`, `elect`, `observe` and `bench` (see `--help`).
- * Exit statuses: the command's own for `lock -- command`, 0 on success, 1 when the operation
- * failed (one line on stderr says why and what to do), 2 for a usage error.
+ * The `etcd-concurrency` command: `lock`, `elect`, `observe`, `status` and `bench` (see
+ * `--help`). Exit statuses: see `exit-codes.ts` (0, 1, 2, and `lock`'s 75 and 76, else the
+ * command's own for `lock -- command`).
  */
 import { CommanderError } from 'commander';
 import { printError } from './output.js';

@@ -13,7 +13,7 @@ import { onStopSignal } from './signals.js';
  */
 export async function observeCommand(name: string, globals: GlobalOptions): Promise<number> {
   const out = createOutput(globals.json === true);
-  const client = connect(globals);
+  const client = await connect(globals, out);
   try {
     // A watch waits for etcd forever; one read first turns "unreachable" into a clear error.
     await Election.leader(client, name).catch((err: unknown) => {

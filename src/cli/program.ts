@@ -1,16 +1,18 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { benchCommand, type BenchOptions } from './bench.js';
 import { addGlobalOptions, type GlobalOptions } from './connection.js';
 import { electCommand } from './elect.js';
-import { lockCommand } from './lock.js';
+import { EXIT } from './exit-codes.js';
+import { lockCommand, type LockOptions } from './lock.js';
 import { observeCommand } from './observe.js';
 import { PROGRAM } from './output.js';
+import { statusCommand } from './status.js';
 
 /** Sets the process' exit status from a command's result. */
 export type Run = (command: () => Promise<number>) => Promise<void>;
 
-/** The command-line program: `lock`, `elect`, `observe`, `bench`, with etcdctl's global flags. */
+/** The command-line program: `lock`, `elect`, `observe`, `status`, `bench`, with etcdctl's global flags. */
 export function createProgram(run: Run): Command {
   const program = new Command(PROGRAM)
     .description(
@@ -28,7 +30,21 @@ Examples:
   $ ${PROGRAM} lock jobs/nightly -- ./backup.sh     run backup.sh while holding the lock
   $ ${PROGRAM} elect election/web "$(hostname)"     campaign; Ctrl-C resigns
   $ ${PROGRAM} observe election/web                 print the leader as it changes
-  $ ${PROGRAM} --endpoints 10.0.0.1:2379 observe election/web --json`,
+  $ ${PROGRAM} status jobs/                         who holds and who waits, under jobs/
+  $ ${PROGRAM} --endpoints 10.0.0.1:2379 observe election/web --json
+
+Connection settings: a flag wins over etcdctl's variable, which wins over the library's:
+  --endpoints  $ETCDCTL_ENDPOINTS  $ETCD_ENDPOINTS      --cacert  $ETCDCTL_CACERT  $ETCD_CACERT
+  --cert       $ETCDCTL_CERT       $ETCD_CERT           --key     $ETCDCTL_KEY     $ETCD_KEY
+  --user       $ETCDCTL_USER       $ETCD_USER           --password  $ETCDCTL_PASSWORD
+  --command-timeout  $ETCDCTL_COMMAND_TIMEOUT
+A --user without a password reads it from stdin (asked for, without echo, on a terminal).
+
+Exit statuses:
+  ${EXIT.ok}    success                      ${EXIT.failed}   the operation failed (one line on stderr says why)
+  ${EXIT.usage}    bad arguments                ${EXIT.notAcquired}  lock: not acquired (--try, --timeout)
+  ${EXIT.lockLost}   lock: lost while the command ran
+  lock -- command: otherwise the command's own status (128+N if signal N ended it)`,
   );
 
   program
@@ -50,29 +66,46 @@ Examples:
         'if the lock is lost: seconds between SIGTERM and SIGKILL to the command (default: TTL/3)',
       ).argParser(positiveNumber),
     )
+    .addOption(
+      new Option(
+        '--timeout <seconds>',
+        `give up waiting for the lock after this long (exit ${EXIT.notAcquired})`,
+      )
+        .argParser(positiveNumber)
+        .conflicts('try'),
+    )
+    .addOption(
+      new Option('--try', `do not wait: if the lock is held, name the holder and exit ${EXIT.notAcquired}`),
+    )
     .addHelpText(
       'after',
       `
 The command gets ETCD_LOCK_KEY (the lock's key) and ETCD_LOCK_REV (its create revision: a fencing
-token that grows with every new holder). The exit status is the command's (128+N if it died of
-signal N). SIGINT, SIGTERM and SIGHUP are forwarded to the command; the lock is released when it
-exits. If the lock is lost (lease expired, key deleted), the command gets SIGTERM, then SIGKILL
-after the grace period, and the exit status is non-zero.
+token that grows with every new holder). SIGINT, SIGTERM and SIGHUP are forwarded to the command;
+the lock is released when it exits. If the lock is lost (lease expired, key deleted), the command
+gets SIGTERM, then SIGKILL after the grace period.
 
-Example:
-  $ ${PROGRAM} lock --ttl 30 jobs/nightly -- ./backup.sh --full`,
+Exit status:
+  the command's own     it ran holding the lock throughout (128+N if signal N ended it)
+  ${EXIT.notAcquired}                    not acquired: --try found it held, or --timeout passed (the command never ran)
+  ${EXIT.lockLost}                    the lock was lost while the command ran (whatever the command returned)
+  ${EXIT.failed}                     etcd unreachable, permission denied …; ${EXIT.usage}: bad arguments
+A line on stderr (a JSON note with --json) says which; the command's status after a loss is in it.
+
+Examples:
+  $ ${PROGRAM} lock --ttl 30 jobs/nightly -- ./backup.sh --full
+  $ ${PROGRAM} lock --try jobs/nightly -- ./backup.sh || echo "already running"
+  $ ${PROGRAM} lock --timeout 60 jobs/nightly -- ./backup.sh`,
     )
-    .action(
-      async (name: string, command: string[], options: { ttl: number; grace?: number }, cmd: Command) => {
-        if (options.grace !== undefined && options.grace >= options.ttl) {
-          cmd.error(`--grace (${options.grace} s) must be shorter than --ttl (${options.ttl} s)`, {
-            code: 'etcd-concurrency.grace',
-            exitCode: 2,
-          });
-        }
-        await run(() => lockCommand(name, command, options, cmd.optsWithGlobals<GlobalOptions>()));
-      },
-    );
+    .action(async (name: string, command: string[], options: LockOptions, cmd: Command) => {
+      if (options.grace !== undefined && options.grace >= options.ttl) {
+        cmd.error(`--grace (${options.grace} s) must be shorter than --ttl (${options.ttl} s)`, {
+          code: 'etcd-concurrency.grace',
+          exitCode: 2,
+        });
+      }
+      await run(() => lockCommand(name, command, options, cmd.optsWithGlobals<GlobalOptions>()));
+    });
 
   program
     .command('elect')
@@ -99,7 +132,27 @@ Example:
     });
 
   program
-    .command('bench')
+    .command('status')
+    .description('List locks, elections and semaphores with their holders, waiters, leases and TTLs')
+    .argument('[prefix]', 'only keys under this prefix (default: all keys)', '')
+    .addHelpText(
+      'after',
+      `
+For each lock or election (one key layout: name/<lease in hex>), RWMutex (name/read/…,
+name/write/…) and semaphore (name/<lease in hex>/…, permits in the key name): the holder or
+leader first, then the waiters in queue order, each with its lease, the TTL left, its age (in
+revisions: etcd keeps no clock times) and its value. --json prints one object, bigints as strings.
+
+Examples:
+  $ ${PROGRAM} status jobs/
+  $ ${PROGRAM} status --json | jq '.primitives[] | select(.contenders | length > 1)'`,
+    )
+    .action(async (prefix: string, _options: unknown, cmd: Command) => {
+      await run(() => statusCommand(prefix, cmd.optsWithGlobals<GlobalOptions>()));
+    });
+
+  program
+    .command('bench', { hidden: !benchCanRun() })
     .description(
       'Run the contention benchmark (from a clone of the repository; starts its own etcd unless --endpoints/ETCD_ENDPOINTS)',
     )
@@ -139,6 +192,20 @@ function positiveNumber(value: string): number {
     throw new InvalidArgumentError('expected a positive number of seconds');
   }
   return n;
+}
+
+/**
+ * Whether `bench` can run here: it needs the source repository's bench/ and tsx, which the npm
+ * package does not ship, so there it is left out of --help (running it still says why not).
+ */
+function benchCanRun(): boolean {
+  if (!existsSync(new URL('../../bench/main.ts', import.meta.url))) return false;
+  try {
+    import.meta.resolve('tsx');
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function packageVersion(): string {

@@ -23,7 +23,17 @@ describe('etcd-concurrency --help', { timeout: 60_000 }, () => {
   it('lists the subcommands and the global etcdctl-style flags', async () => {
     const { code, stdout } = await cli('--help').exit();
     expect(code).toBe(0);
-    for (const word of ['lock', 'elect', 'observe', 'bench', '--endpoints', '--cacert', '--user', '--json']) {
+    for (const word of [
+      'lock',
+      'elect',
+      'observe',
+      'status',
+      'bench',
+      '--endpoints',
+      '--cacert',
+      '--user',
+      '--json',
+    ]) {
       expect(stdout).toContain(word);
     }
   });
@@ -137,7 +147,7 @@ describe('etcd-concurrency lock', { timeout: 60_000 }, () => {
     await rm(path.dirname(gate), { recursive: true, force: true });
   });
 
-  it('stops the command with SIGTERM when the lock is lost, and fails', async () => {
+  it('stops the command with SIGTERM when the lock is lost, and exits 76', async () => {
     const name = `${uniquePrefix('cli')}lost`;
     const run = cli(
       'lock',
@@ -156,7 +166,7 @@ describe('etcd-concurrency lock', { timeout: 60_000 }, () => {
     const { code, stderr, stdout } = await run.exit();
     expect(stdout).toContain('got-TERM');
     expect(stderr).toMatch(/lock ".*lost\b.*deleted/);
-    expect(code).toBe(1); // the command said 0, but its work was not all done under the lock
+    expect(code).toBe(76); // the command said 0, but its work was not all done under the lock
   });
 
   it('SIGKILLs a command that ignores SIGTERM after the grace period', async () => {
@@ -177,8 +187,9 @@ describe('etcd-concurrency lock', { timeout: 60_000 }, () => {
     const [key] = await keysUnder(`${name}/`);
     const deletedAt = Date.now();
     await etcd.client().delete().key(key!).exec();
-    const { code } = await run.exit();
-    expect(code).toBe(128 + 9);
+    const { code, stderr } = await run.exit();
+    expect(code).toBe(76);
+    expect(stderr).toContain(`ended with status ${128 + 9} after the lock was lost`);
     expect(Date.now() - deletedAt).toBeLessThan(5000);
   });
 

@@ -35,13 +35,15 @@ async function finished(run: Spawned): Promise<Exit> {
 
 /**
  * stderr without Node's own warning that grpc-js triggers with IP endpoints over TLS (DEP0123:
- * "Setting the TLS ServerName to an IP address…"), which is not the CLI's to print or suppress.
+ * "Setting the TLS ServerName to an IP address…"), which is not the CLI's to print or suppress,
+ * and without the CLI's warning about a password on the command line (`flags()` puts it there).
  */
 function ownLines(stderr: string): string[] {
   return stderr
     .trim()
     .split('\n')
-    .filter((line) => !/^\(node:\d+\) \[DEP0123\]|^\(Use `node --trace-deprecation/.test(line));
+    .filter((line) => !/^\(node:\d+\) \[DEP0123\]|^\(Use `node --trace-deprecation/.test(line))
+    .filter((line) => !/is on the command line, where other users can read it/.test(line));
 }
 
 /** etcdctl-style flags for the limited user. */
