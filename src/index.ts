@@ -13,6 +13,7 @@ export {
   EtcdUnavailableError,
   PermissionDeniedError,
   InvalidArgumentError,
+  StmConflictError,
   type HolderInfo,
 } from './errors.js';
 export { Session, type SessionOptions, type SessionState, type KeepAliveEvent } from './session/session.js';
@@ -26,3 +27,4 @@ export { DoubleBarrier, type DoubleBarrierWaitOptions } from './barrier/double-b
 export { Semaphore, type SemaphoreOptions, type AcquireOptions } from './semaphore/semaphore.js';
 export { Permit } from './semaphore/permit.js';
 export type { SemaphoreHolder } from './semaphore/contenders.js';
+export { stm, type StmTx, type StmOptions, type StmIsolation, type StmPutOptions } from './stm/stm.js';
