@@ -28,3 +28,7 @@ export { Semaphore, type SemaphoreOptions, type AcquireOptions } from './semapho
 export { Permit } from './semaphore/permit.js';
 export type { SemaphoreHolder } from './semaphore/contenders.js';
 export { stm, type StmTx, type StmOptions, type StmIsolation, type StmPutOptions } from './stm/stm.js';
+export { Queue } from './queue-recipes/queue.js';
+export { PriorityQueue } from './queue-recipes/priority-queue.js';
+export { WorkQueue, type TakeOptions, type ClaimOptions } from './queue-recipes/work-queue.js';
+export { Claim, type QueueItem } from './queue-recipes/claim.js';
