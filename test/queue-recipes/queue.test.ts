@@ -107,6 +107,32 @@ describe('Queue', () => {
     controller.abort(new Error('done'));
     for (const t of takers.slice(1)) await expect(t.promise).rejects.toThrow('done');
   });
+  it('an abort that arrives while the take transaction is in flight gives the item back', async () => {
+    const client = etcd.client();
+    const name = `${uniquePrefix('queue')}abort-race`;
+    const q = new Queue(client, name);
+    const session = await etcd.session(client);
+    for (const mode of ['at-most-once', 'at-least-once'] as const) {
+      await q.enqueue(`item-${mode}`);
+      const controller = new AbortController();
+      const reason = new Error('late abort');
+      // The caller gives up just as the transaction that takes the item is sent.
+      const original = client.kv.txn.bind(client.kv);
+      const txn = vi.spyOn(client.kv, 'txn').mockImplementationOnce((req, opts) => {
+        controller.abort(reason);
+        return original(req, opts);
+      });
+      const take =
+        mode === 'at-most-once'
+          ? q.take({ signal: controller.signal })
+          : q.take({ session, signal: controller.signal });
+      await expect(take).rejects.toBe(reason);
+      txn.mockRestore();
+      expect(Object.values(await client.getAll().prefix(`${name}/`).strings())).toEqual([`item-${mode}`]);
+      expect(await keysUnder(client, claimsOf(name))).toEqual([]);
+      expect((await q.take()).value).toBe(`item-${mode}`);
+    }
+  });
 });
 
 describe('PriorityQueue', () => {
