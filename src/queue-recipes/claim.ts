@@ -17,6 +17,18 @@ export interface QueueItem {
  * An item taken at least once, on a session's lease: call {@link done} when the work is finished.
  * If the session ends first (the worker crashed, or its lease was lost), the item goes back into
  * the queue and is delivered again, to one consumer.
+ *
+ * @example
+ * ```ts
+ * const claim = await queue.take({ session });
+ * try {
+ *   await work(claim.value, claim.signal);   // claim.signal aborts if the session ends
+ *   await claim.done();
+ * } catch (err) {
+ *   if (session.isActive) await claim.release(); // give it back now rather than after the TTL
+ *   throw err;
+ * }
+ * ```
  */
 export class Claim implements QueueItem {
   readonly value: string;

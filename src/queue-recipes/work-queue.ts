@@ -22,7 +22,16 @@ export interface ClaimOptions extends TakeOptions {
   session: Session;
 }
 
-/** What Queue and PriorityQueue share: the waiting, taking and claiming of items. */
+/**
+ * What `Queue` and `PriorityQueue` share: the waiting, taking and claiming of items.
+ *
+ * @example
+ * ```ts
+ * const item = await queue.take({ signal: AbortSignal.timeout(30_000) });   // at most once
+ * const claim = await queue.take({ session, signal });                      // at least once
+ * await claim.done();
+ * ```
+ */
 export abstract class WorkQueue {
   /** The queue's name, as given to Go's `NewQueue` / `NewPriorityQueue`. */
   readonly name: string;
@@ -47,8 +56,8 @@ export abstract class WorkQueue {
    *
    * With a session the item is moved, in the same transaction, into a claim on the session's
    * lease: **at least once** — call `claim.done()` when finished; if the session ends first, the
-   * item goes back into the queue (exactly once, by one of the live workers) and is delivered to
-   * another consumer within the lease's TTL plus about a second. A worker that dies after its
+   * item goes back into the queue (exactly once, by one of the live workers) within the lease's
+   * TTL plus about a second, and a waiting consumer gets it at once. A worker that dies after its
    * work but before `done()` makes that work run twice: make it idempotent.
    *
    * A lost connection while waiting is ridden out; an abort rejects with the signal's reason and
