@@ -99,6 +99,31 @@ export class SemaphoreConfigError extends EtcdConcurrencyError {}
 /** More participants than its count tried to enter a DoubleBarrier. */
 export class TooManyParticipantsError extends EtcdConcurrencyError {}
 
+/**
+ * An STM transaction kept conflicting with concurrent writers: `attempts` runs of `apply` each
+ * found, at commit, that a key it depended on had changed, and the retry budget (`maxRetries`)
+ * is spent. Nothing was committed.
+ */
+export class StmConflictError extends EtcdConcurrencyError {
+  /** How many times `apply` ran and tried to commit. */
+  readonly attempts: number;
+  /** How many of those commits failed their compares (every one of them, when this is thrown). */
+  readonly conflicts: number;
+  /** Keys seen changed by a concurrent writer at the last failed commit, when etcd told us. */
+  readonly keys: readonly string[];
+  constructor(attempts: number, keys: readonly string[] = []) {
+    const which =
+      keys.length === 0 ? '' : ` (last changed by others: ${keys.map((k) => `"${k}"`).join(', ')})`;
+    super(
+      `STM transaction conflicted with concurrent writers ${attempts} time(s) in ${attempts} attempt(s)${which}; ` +
+        `nothing was committed. Raise maxRetries, or reduce contention on these keys`,
+    );
+    this.attempts = attempts;
+    this.conflicts = attempts;
+    this.keys = keys;
+  }
+}
+
 /** etcd could not be reached (connection refused, timed out, or unavailable). */
 export class EtcdUnavailableError extends EtcdConcurrencyError {
   readonly endpoints: readonly string[];

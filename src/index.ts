@@ -13,6 +13,7 @@ export {
   EtcdUnavailableError,
   PermissionDeniedError,
   InvalidArgumentError,
+  StmConflictError,
   type HolderInfo,
 } from './errors.js';
 export { Session, type SessionOptions, type SessionState, type KeepAliveEvent } from './session/session.js';
@@ -58,3 +59,8 @@ export {
   type MeterLike,
   type InstrumentOptions,
 } from './diagnostics/metrics.js';
+export { stm, type StmTx, type StmOptions, type StmIsolation, type StmPutOptions } from './stm/stm.js';
+export { Queue } from './queue-recipes/queue.js';
+export { PriorityQueue } from './queue-recipes/priority-queue.js';
+export { WorkQueue, type TakeOptions, type ClaimOptions } from './queue-recipes/work-queue.js';
+export { Claim, type QueueItem } from './queue-recipes/claim.js';

@@ -123,4 +123,23 @@ describe('examples', { timeout: 60_000 }, () => {
     expect(tokens).toEqual([...tokens].sort((a, b) => a - b));
     expect(out.match(/job-\d done/g)).toHaveLength(8);
   });
+
+  it('bank-transfer.ts: concurrent STM transfers keep the total; a hopeless one gives up typed', async () => {
+    const out = await runExample('bank-transfer');
+    expect(out.match(/^moved \d+ from \w+ to \w+ \(\d+ attempt\(s\)\)$/gm)).toHaveLength(10);
+    expect(out).toMatch(/^total: 500 \(conflicts retried: \d+\)$/m);
+    const balances = numbers(out, /=(\d+)/);
+    expect(balances).toHaveLength(5);
+    expect(balances.reduce((a, b) => a + b, 0)).toBe(500);
+    expect(out).toContain('hopeless transaction: StmConflictError after 3 attempts');
+  });
+
+  it('job-pool.ts: a worker SIGKILLed mid-job; its job is delivered again; every job done', async () => {
+    const out = await runExample('job-pool');
+    const killed = /killed worker 1 while it held (job-\d+)/.exec(out)?.[1];
+    expect(killed).toBeDefined();
+    expect(out).toMatch(new RegExp(`worker [23] took ${killed} \\(delivered again\\)`));
+    expect(out).toContain(`all 12 jobs done; ${killed} was finished 1 time(s) after the crash`);
+    expect(out).toContain('keys left in etcd: 0');
+  });
 });
