@@ -12,6 +12,8 @@ export interface StallProxy {
   stall(): void;
   /** Delivers what was held back, in order, and lets data flow again. */
   flow(): void;
+  /** Closes every open connection (new ones are accepted, and stalled if {@link stall} is on). */
+  drop(): void;
   close(): Promise<void>;
 }
 
@@ -64,6 +66,9 @@ export async function startStallProxy(target: string): Promise<StallProxy> {
     flow() {
       stalled = false;
       for (const p of pipes) p.release();
+    },
+    drop() {
+      for (const s of sockets) s.destroy();
     },
     close() {
       for (const s of sockets) s.destroy();
