@@ -24,6 +24,14 @@ export interface RenewalSend {
  * Pairs keep-alive replies with the requests they answer, per lease, on the current stream only.
  * A stream that broke takes its unanswered requests with it: a late reply that still shows up
  * from it is paired with nothing, so it can never move a deadline.
+ *
+ * @example
+ * ```ts
+ * const ledger = new RenewalLedger();
+ * const gen = ledger.reset(); // a stream opened
+ * ledger.written(leaseId, { seq: ledger.nextSeq(), sentAt: performance.now() });
+ * const answers = ledger.answered(gen, leaseId); // on its reply: { seq, sentAt }
+ * ```
  */
 export class RenewalLedger {
   private readonly inFlight = new Map<string, RenewalSend[]>();
@@ -94,7 +102,14 @@ export interface RenewalTiming {
   retryEveryMs: number;
 }
 
-/** The timing a session of `ttlSeconds` uses: renew every TTL/3, retry every second at most. */
+/**
+ * The timing a session of `ttlSeconds` uses: renew every TTL/3, retry every second at most.
+ *
+ * @example
+ * ```ts
+ * renewalTiming(60, 1000); // { ttlMs: 60000, marginMs: 1000, renewEveryMs: 20000, retryEveryMs: 1000 }
+ * ```
+ */
 export function renewalTiming(ttlSeconds: number, marginMs: number): RenewalTiming {
   const ttlMs = ttlSeconds * 1000;
   const renewEveryMs = ttlMs / 3;
@@ -105,6 +120,13 @@ export function renewalTiming(ttlSeconds: number, marginMs: number): RenewalTimi
  * One session's view of its lease: when to send the next renewal, the loss deadline (send time of
  * the latest acknowledged renewal + TTL − margin), and alive / suspended / lost. Lost is final
  * and declared once; every call after it is ignored.
+ *
+ * @example
+ * ```ts
+ * const tracker = new RenewalTracker(renewalTiming(10, 1000), grantSentAt + 9000, now);
+ * if (tracker.tick(now)) tracker.sent(now, hub.renew(leaseId)); // on every wake
+ * tracker.replied(now, ttl, answers); // on every reply; then read tracker.state / nextWakeAt
+ * ```
  */
 export class RenewalTracker {
   private current: RenewalState = 'alive';

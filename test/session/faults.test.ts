@@ -103,6 +103,31 @@ describe('Session keep-alive faults', () => {
     expect(session.currentState).toBe('alive');
   });
 
+  it('renews every TTL/3, not every second', async () => {
+    const session = await etcd.session(undefined, { ttl: 6 });
+    let renewals = 0;
+    session.keepAlive$.subscribe(() => renewals++);
+    await sleep(6500);
+    // At 0 (already counted or not), 2, 4 and 6 s.
+    expect(renewals).toBeGreaterThanOrEqual(3);
+    expect(renewals).toBeLessThanOrEqual(4);
+    expect(session.currentState).toBe('alive');
+  });
+
+  it('is alive again within a second or so of a short outage, not after TTL/3', async () => {
+    const proxy = await startProxy(sharedEtcdEndpoints()[0]!);
+    etcd.defer(() => proxy.close());
+    const session = await etcd.session(etcd.client({ endpoints: [proxy.endpoint] }), { ttl: 60 });
+    await sleep(200);
+    proxy.cut();
+    await eventually(() => session.currentState === 'suspended', 2000, 'suspended');
+    await sleep(300);
+    proxy.resume();
+    const resumedAt = performance.now();
+    await eventually(() => session.currentState === 'alive', 5000, 'alive again');
+    expect(performance.now() - resumedAt).toBeLessThan(2500);
+  });
+
   it('is lost the moment its event loop runs again after a pause past the deadline', async () => {
     const session = await etcd.session(undefined, { ttl: 2 });
     blockEventLoop(2500);
