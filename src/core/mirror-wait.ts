@@ -33,7 +33,7 @@ export function waitOnMirror(
       if (settled) return;
       // Success only while it is true: after a pause of the process this event may be handled
       // before the session's deadline timer. An ended session's abort settles the wait instead.
-      if (err === undefined && !session.checkAlive()) return;
+      if (err === undefined && session.expireIfDue()) return;
       settled = true;
       for (const fn of cleanup) fn();
       if (err === undefined) resolve();

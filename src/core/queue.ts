@@ -92,7 +92,7 @@ export async function enqueue<H>(req: EnqueueRequest, build: (ticket: Ticket) =>
   let mirror: PrefixMirror | undefined;
   try {
     if (signal?.aborted) throw signal.reason as Error;
-    if (!session.checkAlive()) throw session.signal.reason as Error;
+    if (session.expireIfDue()) throw session.signal.reason as Error;
     if (decide(req, own) === 'ready') return build(ticketOf(req, own, undefined, trace));
     trace.waiting(session, own.kv, aheadOf(own).length, own.revision);
     mirror = PrefixMirror.acquire(session.client, req.prefix);
@@ -106,7 +106,7 @@ export async function enqueue<H>(req: EnqueueRequest, build: (ticket: Ticket) =>
         isReady: req.isReady,
         ready: () => {
           // Synchronously, in the event that made us first: nothing may act on stale belief.
-          if (!session.checkAlive()) return; // the session's abort ends the wait with its reason
+          if (session.expireIfDue()) return; // the session's abort ends the wait with its reason
           try {
             hold = build(ticketOf(req, own, m, trace, m.revision));
             finish();
@@ -141,7 +141,7 @@ export async function tryEnqueue<H>(req: EnqueueRequest, build: (ticket: Ticket)
   const trace = traceEnqueue(req.origin);
   const own = await createOwnKey(req, undefined);
   try {
-    if (!req.session.checkAlive()) throw req.session.signal.reason as Error;
+    if (req.session.expireIfDue()) throw req.session.signal.reason as Error;
     if (decide(req, own) === 'ready') return build(ticketOf(req, own, undefined, trace));
   } catch (err) {
     await abandon(req, own, undefined, err);

@@ -1,32 +1,45 @@
+import { streamCallOptions } from '../core/require-leader.js';
+import { streamBroken, streamRestored } from '../diagnostics/publish.js';
+import { performance } from 'node:perf_hooks';
 import type { Etcd3, IDuplexStream, ILeaseKeepAliveRequest, ILeaseKeepAliveResponse } from 'etcd3';
 import { currentToken, invalidateToken, isInvalidAuthToken } from '../core/auth.js';
-import { streamCallOptions } from '../core/require-leader.js';
 import { cancelStream } from '../core/streams.js';
-import { streamBroken, streamRestored } from '../diagnostics/publish.js';
+import { RenewalLedger, type RenewalSend } from './renewals.js';
 
-/** What a lease's owner hears from the shared keep-alive stream. */
+/** What a session hears from the shared keep-alive stream about its lease. */
 export interface KeepAliveListener {
-  /** A renewal was answered: `ttl` seconds from the server (≤ 0 means the lease is gone). */
-  onRenewed(ttl: number, revision: bigint): void;
+  /**
+   * A renewal of the lease was answered: `ttl` seconds from the server (≤ 0 means the lease is
+   * gone), `answers` the request it answers, whoever sent it (undefined when it cannot be paired).
+   */
+  onRenewed(ttl: number, revision: bigint, answers: RenewalSend | undefined): void;
   /** The stream broke: renewals in flight will never be answered. */
   onStreamBroken(error: Error): void;
+  /** A new stream is up: renewals can be sent again. */
+  onStreamReady(): void;
+  /** Another session on this client revoked the lease. */
+  onRevoked(): void;
 }
+
+type Stream = IDuplexStream<ILeaseKeepAliveRequest, ILeaseKeepAliveResponse>;
 
 const hubs = new WeakMap<Etcd3, KeepAliveHub>();
 
 /**
  * One LeaseKeepAlive stream per client, shared by every session on it (as Go's lessor does):
- * 128 sessions cost one HTTP/2 stream, not 128. The stream is opened by the first lease that
- * registers and closed when the last one leaves, so an idle client holds no stream open.
+ * 128 sessions cost one HTTP/2 stream, not 128. The stream is opened by the first session that
+ * registers and closed when the last one leaves, so an idle client holds no stream open. Several
+ * sessions may share one lease: each hears every renewal of it.
  */
 export class KeepAliveHub {
-  private readonly listeners = new Map<string, KeepAliveListener>();
-  private stream: IDuplexStream<ILeaseKeepAliveRequest, ILeaseKeepAliveResponse> | undefined;
+  private readonly listeners = new Map<string, Set<KeepAliveListener>>();
+  private readonly ledger = new RenewalLedger();
+  private stream: Stream | undefined;
   private opening: Promise<void> | undefined;
   private reopenTimer: NodeJS.Timeout | undefined;
   private failures = 0;
-  /** Renewals asked for while the stream is being opened, sent as soon as it is up. */
-  private readonly queued = new Set<string>();
+  /** Renewals asked for while the stream is being opened (latest seq per lease), sent once it is up. */
+  private readonly queued = new Map<string, number>();
 
   private constructor(private readonly client: Etcd3) {}
 
@@ -42,30 +55,47 @@ export class KeepAliveHub {
 
   /** Starts routing renewals of `leaseId` to `listener`; returns the function that stops it. */
   register(leaseId: string, listener: KeepAliveListener): () => void {
-    this.listeners.set(leaseId, listener);
+    let set = this.listeners.get(leaseId);
+    if (!set) {
+      set = new Set();
+      this.listeners.set(leaseId, set);
+    }
+    set.add(listener);
     this.ensureOpen();
     return () => {
-      if (this.listeners.get(leaseId) !== listener) return;
-      this.listeners.delete(leaseId);
+      const current = this.listeners.get(leaseId);
+      if (!current?.delete(listener)) return;
+      if (current.size === 0) this.listeners.delete(leaseId);
       if (this.listeners.size === 0) this.shutdown();
     };
   }
 
   /**
-   * Sends one renewal, or queues it while the stream is being opened; false when the stream is
-   * down (the caller counts that as a failed renewal).
+   * Sends one renewal of `leaseId`, or queues it while the stream is being opened: its sequence
+   * number (see {@link KeepAliveListener.onRenewed}), or undefined when the stream is down (the
+   * caller counts that as a failed renewal).
    */
-  renew(leaseId: string): boolean {
+  renew(leaseId: string): number | undefined {
     if (this.stream) {
+      const seq = this.ledger.nextSeq();
       this.stream.write({ ID: leaseId });
-      return true;
+      this.ledger.written(leaseId, { seq, sentAt: performance.now() });
+      return seq;
     }
     if (this.opening) {
-      this.queued.add(leaseId);
-      return true;
+      // One request per lease goes out when the stream is up; its reply answers all queued asks.
+      const seq = this.ledger.nextSeq();
+      this.queued.set(leaseId, seq);
+      return seq;
     }
     this.ensureOpen();
-    return false;
+    return undefined;
+  }
+
+  /** Tells the other sessions on `leaseId` that `by` revoked it. */
+  revoked(leaseId: string, by: KeepAliveListener): void {
+    for (const listener of [...(this.listeners.get(leaseId) ?? [])])
+      if (listener !== by) listener.onRevoked();
   }
 
   private ensureOpen(): void {
@@ -76,7 +106,7 @@ export class KeepAliveHub {
   }
 
   private async open(): Promise<void> {
-    let stream: IDuplexStream<ILeaseKeepAliveRequest, ILeaseKeepAliveResponse>;
+    let stream: Stream;
     try {
       stream = await this.client.leaseClient.leaseKeepAlive(streamCallOptions(this.client));
     } catch (err) {
@@ -84,10 +114,12 @@ export class KeepAliveHub {
       return;
     }
     if (this.listeners.size === 0) {
+      this.queued.clear();
       cancelStream(stream);
       return;
     }
     this.stream = stream;
+    const generation = this.ledger.reset();
     const token = currentToken(this.client);
     let ended = false;
     const end = (err: Error) => {
@@ -96,14 +128,21 @@ export class KeepAliveHub {
       // The stream keeps the token it was opened with. etcd 3.4 does not check it on keep-alives,
       // but a server that refuses it gets a fresh one on the reopened stream (see core/auth.ts).
       if (isInvalidAuthToken(err)) invalidateToken(this.client, token);
-      if (this.stream === stream) this.stream = undefined;
+      // A stream we replaced or cancelled (the last session left) reports nothing to the
+      // sessions registered since: it is not theirs.
+      if (this.stream !== stream) return;
+      this.stream = undefined;
       this.broken(err);
     };
     stream.on('data', (res) => {
+      if (this.stream !== stream) return;
       if (this.failures > 0) streamRestored(this, 'keep-alive', this.failures);
       this.failures = 0;
       const id = normalizeId(res.ID);
-      this.listeners.get(id)?.onRenewed(Number(res.TTL), BigInt(res.header.revision));
+      const answers = this.ledger.answered(generation, id);
+      const ttl = Number(res.TTL);
+      const revision = BigInt(res.header.revision);
+      for (const listener of [...(this.listeners.get(id) ?? [])]) listener.onRenewed(ttl, revision, answers);
     });
     stream.on('error', (err) => {
       end(err);
@@ -111,13 +150,21 @@ export class KeepAliveHub {
     stream.on('end', () => {
       end(new Error('the lease keep-alive stream ended'));
     });
-    for (const id of this.queued) if (this.listeners.has(id)) stream.write({ ID: id });
+    const queued = [...this.queued];
     this.queued.clear();
+    for (const [id, seq] of queued) {
+      if (!this.listeners.has(id)) continue;
+      stream.write({ ID: id });
+      this.ledger.written(id, { seq, sentAt: performance.now() });
+    }
+    for (const set of [...this.listeners.values()]) for (const listener of [...set]) listener.onStreamReady();
   }
 
   private broken(error: Error): void {
     this.queued.clear();
-    for (const listener of [...this.listeners.values()]) listener.onStreamBroken(error);
+    this.ledger.reset();
+    for (const set of [...this.listeners.values()])
+      for (const listener of [...set]) listener.onStreamBroken(error);
     if (this.listeners.size === 0 || this.reopenTimer) return;
     streamBroken(this, error);
     // Reconnect quickly at first: a lease survives an etcd restart only if renewals resume in time.
@@ -131,6 +178,8 @@ export class KeepAliveHub {
   private shutdown(): void {
     clearTimeout(this.reopenTimer);
     this.reopenTimer = undefined;
+    this.queued.clear();
+    this.ledger.reset();
     const stream = this.stream;
     this.stream = undefined;
     if (stream) cancelStream(stream);

@@ -7,7 +7,8 @@ import { InvalidArgumentError, SessionClosedError, SessionExpiredError, leaseHex
 import { untilAborted, untilAbortedOrUndo } from '../core/abort.js';
 import { onClientClose } from '../core/client-hooks.js';
 import { validateClient, validateSignal } from '../core/validate.js';
-import { KeepAliveHub, normalizeId } from './keepalive-hub.js';
+import { KeepAliveHub, type KeepAliveListener, normalizeId } from './keepalive-hub.js';
+import { RenewalTracker, renewalTiming, type RenewalSend } from './renewals.js';
 import { sessionEnded, sessionRenewed } from '../diagnostics/publish.js';
 
 /** The life of a session: see {@link Session.state$}. */
@@ -39,6 +40,9 @@ export interface SessionOptions {
 /** etcd's own ceiling on lease TTLs (MaxLeaseTTL). */
 const MAX_TTL_SECONDS = 9_000_000_000;
 
+/** The longest delay setTimeout holds; longer ones fire after 1 ms with a TimeoutOverflowWarning. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 /**
  * A lease kept alive in the background: the identity of a process in every lock, election and
  * semaphore built on it. When the lease cannot be alive any more the session is `lost`, exactly
@@ -47,6 +51,17 @@ const MAX_TTL_SECONDS = 9_000_000_000;
  * The loss deadline is the send time of the last acknowledged renewal + TTL − a safety margin,
  * on the monotonic clock, so it is never later than etcd's own expiry (etcd may keep a lease
  * longer, after a leader change, never shorter).
+ *
+ * Renewals go out every TTL/3, as Go's client sends them, so a fleet of sessions does not flood
+ * etcd's leader (1,000 sessions at TTL 60: 50 renewals/s). A renewal unanswered for a second
+ * (TTL/3 if shorter) makes the session `suspended`, and it is then repeated at that pace until
+ * one is answered, so a short outage costs seconds, not the TTL. A lease revoked elsewhere is
+ * noticed by the session at its next renewal, within TTL/3 — and at once by every hold built on
+ * it, whose own key vanishes with the lease.
+ *
+ * Several sessions may attach to one lease on one client: each hears every renewal of it.
+ * Closing one revokes the lease and so ends the others as lost; orphaning one leaves the others
+ * running.
  *
  * @example
  * ```ts
@@ -69,45 +84,57 @@ export class Session implements AsyncDisposable {
   private readonly state = new ReplaySubject<SessionState>(1);
   private readonly renewals = new Subject<KeepAliveEvent>();
   private readonly abort = new AbortController();
-  private readonly renewEveryMs: number;
-  private readonly marginMs: number;
+  private readonly tracker: RenewalTracker;
+  private readonly hub: KeepAliveHub;
+  private readonly listener: KeepAliveListener;
   private current: SessionState = 'alive';
-  private deadline: number;
-  private readonly inFlight: number[] = [];
-  private renewTimer: NodeJS.Timeout | undefined;
-  private deadlineTimer: NodeJS.Timeout | undefined;
+  private wakeTimer: NodeJS.Timeout | undefined;
+  private wakeAt = Number.NaN;
   private unregister: (() => void) | undefined;
   private unhookClose: (() => void) | undefined;
   private resolveDone!: () => void;
   private closing: Promise<void> | undefined;
+  /** Pending {@link confirmLease} calls, answered by the reply to renewal `confirmSeq`. */
+  private readonly confirmations: ((alive: boolean) => void)[] = [];
+  private confirmSeq: number | undefined;
 
-  private constructor(client: Etcd3, leaseId: string, ttl: number, aliveSince: number, marginMs: number) {
+  private constructor(client: Etcd3, leaseId: string, ttl: number, deadline: number, marginMs: number) {
     this.client = client;
     this.leaseId = leaseId;
     this.ttl = ttl;
     this.signal = this.abort.signal;
     this.done = new Promise((resolve) => (this.resolveDone = resolve));
-    this.marginMs = marginMs;
-    this.renewEveryMs = Math.min((ttl * 1000) / 3, 1000);
-    this.deadline = aliveSince;
+    this.tracker = new RenewalTracker(renewalTiming(ttl, marginMs), deadline, performance.now());
     this.state.next('alive');
-    this.armDeadline();
-    this.unregister = KeepAliveHub.of(client).register(leaseId, {
-      onRenewed: (ttlSeconds, revision) => {
-        this.renewed(ttlSeconds, revision);
+    this.hub = KeepAliveHub.of(client);
+    this.listener = {
+      onRenewed: (ttlSeconds, revision, answers) => {
+        this.tracker.replied(performance.now(), ttlSeconds, answers);
+        if (!this.settle()) return;
+        this.answered(answers);
+        if (answers === undefined) return;
+        sessionRenewed(this.leaseId, ttlSeconds, revision, answers.sentAt);
+        this.renewals.next({ ttl: ttlSeconds, revision });
       },
       onStreamBroken: () => {
-        this.inFlight.length = 0;
-        this.setState('suspended');
+        this.tracker.broken(performance.now());
+        this.confirmSeq = undefined;
+        this.settle();
       },
-    });
+      onStreamReady: () => {
+        this.tracker.streamReady(performance.now());
+        this.askConfirmation();
+        this.wake();
+      },
+      onRevoked: () => {
+        this.reportLeaseGone('another session on this client revoked the lease');
+      },
+    };
+    this.unregister = this.hub.register(leaseId, this.listener);
     this.unhookClose = onClientClose(client, () => {
       this.orphan();
     });
-    this.renewTimer = setInterval(() => {
-      this.tick();
-    }, this.renewEveryMs);
-    this.tick();
+    this.wake();
   }
 
   /**
@@ -172,31 +199,60 @@ export class Session implements AsyncDisposable {
     return this.renewals.asObservable();
   }
 
-  /** The current state, as last emitted on {@link state$}. */
+  /** The current state, as last emitted on {@link state$} (after {@link expireIfDue}). */
   get currentState(): SessionState {
+    this.expireIfDue();
     return this.current;
   }
 
-  /** True until the session is lost or closed. */
+  /**
+   * True until the session is lost or closed. Reads the clock: a deadline that passed while the
+   * event loop was blocked ends the session right here, before the caller acts on stale belief.
+   */
   get isActive(): boolean {
+    this.expireIfDue();
     return !this.signal.aborted;
   }
 
   /**
-   * Ends the session as lost if its loss deadline has passed, then says whether it is still
-   * active. Called by every wait in the instant it would report success: after a pause of the
-   * process (GC, SIGSTOP) a watch event can be handled before the deadline timer fires, and a
-   * wait must not hand out a hold on a lease that may have expired.
-   * @internal
+   * The loss deadline on the `performance.now()` clock: the send time of the latest acknowledged
+   * renewal + TTL − the safety margin. Past it the lease may have expired on the server.
    */
-  checkAlive(): boolean {
-    if (this.isActive && performance.now() >= this.deadline) this.expireLate();
-    return this.isActive;
+  get deadline(): number {
+    return this.tracker.deadline;
   }
 
-  /** Throws the session's end reason if it has ended. */
+  /**
+   * Throws the session's end reason if it has ended — or if its deadline has passed, which ends
+   * it as lost first (see {@link expireIfDue}). Call it at the moment you report success
+   * built on the session (a lock acquired, an election won).
+   *
+   * @example
+   * ```ts
+   * session.throwIfEnded(); // SessionExpiredError if the process was paused past the deadline
+   * return hold;
+   * ```
+   */
   throwIfEnded(): void {
+    this.expireIfDue();
     this.signal.throwIfAborted();
+  }
+
+  /**
+   * Ends the session as lost, synchronously, if the monotonic clock is past its deadline; true if
+   * the session has ended (now or before). The timers do the same, but only once the event loop
+   * gets round to them: after a long pause (GC, a CPU-bound task, SIGSTOP), I/O callbacks such as
+   * a watch event saying "your turn" may run first. Checking here closes that window.
+   *
+   * @example
+   * ```ts
+   * if (session.expireIfDue()) throw session.signal.reason;
+   * ```
+   */
+  expireIfDue(): boolean {
+    if (this.signal.aborted) return true;
+    if (this.tracker.check(performance.now())) this.lost();
+    return this.signal.aborted;
   }
 
   /** Stops the keep-alive and revokes the lease, so every key on it vanishes. Idempotent. */
@@ -207,9 +263,10 @@ export class Session implements AsyncDisposable {
       try {
         await this.client.leaseClient.leaseRevoke({ ID: this.leaseId });
       } catch (err) {
-        if (err instanceof EtcdLeaseInvalidError) return; // already gone
-        throw translateError(err, this.client);
+        if (!(err instanceof EtcdLeaseInvalidError)) throw translateError(err, this.client);
       }
+      // Other sessions on this client attached to the same lease lost it with us.
+      this.hub.revoked(this.leaseId, this.listener);
     })();
     return this.closing;
   }
@@ -217,6 +274,7 @@ export class Session implements AsyncDisposable {
   /**
    * Stops the keep-alive without revoking: the session ends here (`closed`) and the lease expires
    * after its TTL, unless another process attaches to it with `Session.create(client, { leaseId })`.
+   * Other sessions attached to the same lease are not affected: they keep renewing it.
    */
   orphan(): void {
     this.end(
@@ -232,104 +290,138 @@ export class Session implements AsyncDisposable {
 
   /**
    * Ends the session as lost because etcd said the lease is gone (for example a Txn attaching it
-   * failed with "lease not found").
+   * failed with "lease not found"). Other sessions on this client on the same lease end too.
    * @internal
    */
   reportLeaseGone(detail = 'etcd reports the lease does not exist (expired or revoked)'): void {
-    this.end('lost', new SessionExpiredError(this.leaseId, detail), 'revoked');
+    this.tracker.lose('gone');
+    if (this.end('lost', new SessionExpiredError(this.leaseId, detail), 'revoked')) {
+      this.hub.revoked(this.leaseId, this.listener);
+    }
   }
 
   /**
-   * Asks etcd whether the lease still exists, and ends the session as lost if it does not.
+   * Asks etcd whether the lease still exists, through a renewal sent now: true once etcd renewed
+   * it; false when the lease is gone (the session then ends as lost) or the session ends first.
    * Used when a key on the lease vanished, to tell "the lease ended" from "someone deleted it".
-   * Resolves true if the lease is alive or the answer did not come within `timeoutMs`.
+   *
+   * It never guesses: while etcd does not answer it keeps waiting, at most until the session's
+   * deadline, when the session is lost anyway (then false). Use {@link leaseStatus} to bound the
+   * wait instead.
    * @internal
    */
-  async confirmLease(timeoutMs = 500): Promise<boolean> {
-    if (!this.isActive) return false;
+  confirmLease(): Promise<boolean> {
+    if (!this.isActive) return Promise.resolve(false);
+    return new Promise<boolean>((resolve) => {
+      this.confirmations.push(resolve);
+      this.askConfirmation();
+    });
+  }
+
+  /**
+   * Like {@link confirmLease}, but bounded: `'alive'` (etcd renewed the lease after the call),
+   * `'gone'` (the lease is gone or the session ended: see {@link signal}'s reason), or
+   * `'unknown'` when no answer came within `timeoutMs`.
+   * @internal
+   */
+  async leaseStatus(timeoutMs = 500): Promise<'alive' | 'gone' | 'unknown'> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<'unknown'>((resolve) => {
+      timer = setTimeout(() => resolve('unknown'), Math.min(timeoutMs, MAX_TIMER_MS));
+    });
     try {
-      const res = await this.client.leaseClient.leaseTimeToLive(
-        { ID: this.leaseId, keys: false },
-        { deadline: new Date(Date.now() + timeoutMs) },
-      );
-      if (Number(res.TTL) > 0) return true;
-      this.reportLeaseGone();
-      return false;
-    } catch {
-      return this.isActive;
+      const answer = this.confirmLease().then((alive): 'alive' | 'gone' => (alive ? 'alive' : 'gone'));
+      return await Promise.race([answer, timeout]);
+    } finally {
+      clearTimeout(timer);
     }
   }
 
-  private tick(): void {
-    if (!this.isActive) return;
-    const oldest = this.inFlight[0];
-    if (oldest !== undefined && performance.now() - oldest > this.renewEveryMs * 1.5)
-      this.setState('suspended');
-    if (KeepAliveHub.of(this.client).renew(this.leaseId)) this.inFlight.push(performance.now());
-    else this.setState('suspended');
-  }
-
-  private renewed(ttlSeconds: number, revision: bigint): void {
-    if (!this.isActive) return;
+  /** Sends the renewal that answers pending {@link confirmLease} calls (again after a break). */
+  private askConfirmation(): void {
+    if (this.confirmations.length === 0 || this.confirmSeq !== undefined || this.signal.aborted) return;
     const now = performance.now();
-    const sentAt = this.inFlight.shift();
-    if (ttlSeconds <= 0) {
-      this.end(
-        'lost',
-        new SessionExpiredError(this.leaseId, 'etcd says the lease expired or was revoked'),
-        'revoked',
-      );
-      return;
-    }
-    // A renewal handled after the deadline (say, the event loop was blocked) cannot vouch for the
-    // time in between: keys on the lease may have expired and been taken over meanwhile.
-    if (now >= this.deadline) {
-      this.expireLate();
-      return;
-    }
-    // An answer we cannot match to a send time (one sent on a stream that broke) proves the
-    // lease was alive, but not since when: it must not move the deadline.
-    if (sentAt !== undefined)
-      this.deadline = Math.max(this.deadline, sentAt + ttlSeconds * 1000 - this.marginMs);
-    this.armDeadline();
-    this.setState('alive');
-    sessionRenewed(this.leaseId, ttlSeconds, revision, sentAt);
-    this.renewals.next({ ttl: ttlSeconds, revision });
+    const seq = this.hub.renew(this.leaseId);
+    this.tracker.sent(now, seq);
+    this.confirmSeq = seq;
+    this.settle();
   }
 
-  private armDeadline(): void {
-    clearTimeout(this.deadlineTimer);
-    this.deadlineTimer = setTimeout(
-      () => {
-        if (performance.now() >= this.deadline) this.expireLate();
-        else this.armDeadline();
-      },
-      Math.max(0, this.deadline - performance.now()),
-    );
+  private answered(answers: RenewalSend | undefined): void {
+    if (this.confirmSeq === undefined || answers === undefined || answers.seq < this.confirmSeq) return;
+    this.confirmSeq = undefined;
+    for (const resolve of this.confirmations.splice(0)) resolve(true);
   }
 
-  private expireLate(): void {
+  private wake(): void {
+    if (this.signal.aborted) return;
+    const now = performance.now();
+    if (this.tracker.tick(now)) this.tracker.sent(now, this.hub.renew(this.leaseId));
+    this.settle();
+  }
+
+  /**
+   * Acts on the tracker's verdict: emits the state, ends a lost session, re-arms the timer.
+   * True while the session lives.
+   */
+  private settle(): boolean {
+    if (this.signal.aborted) return false;
+    const state = this.tracker.state;
+    if (state === 'lost') {
+      this.lost();
+      return false;
+    }
+    this.setState(state);
+    this.arm();
+    return true;
+  }
+
+  private arm(): void {
+    const at = this.tracker.nextWakeAt;
+    if (this.wakeTimer !== undefined && at === this.wakeAt) return;
+    clearTimeout(this.wakeTimer);
+    this.wakeAt = at;
+    // setTimeout holds at most 2^31−1 ms (24.8 days); a longer wait goes in steps that re-arm.
+    const delay = Math.min(Math.max(0, at - performance.now()), MAX_TIMER_MS);
+    this.wakeTimer = setTimeout(() => {
+      this.wakeTimer = undefined;
+      this.wake();
+    }, delay);
+  }
+
+  private lost(): void {
+    const cause = this.tracker.lossCause;
+    const detail =
+      cause === 'gone'
+        ? 'etcd says the lease expired or was revoked'
+        : `no renewal was acknowledged within the ${this.ttl} s TTL`;
     const ended = this.end(
       'lost',
-      new SessionExpiredError(this.leaseId, `no renewal was acknowledged within the ${this.ttl} s TTL`),
+      new SessionExpiredError(this.leaseId, detail),
+      cause === 'expired' ? 'session-expired' : 'revoked',
     );
+    if (!ended || cause !== 'expired') return;
     // The lease may still live on the server; revoke it so that waiters behind our keys do not
-    // wait out the TTL for holds we have already declared lost.
-    if (ended) this.client.leaseClient.leaseRevoke({ ID: this.leaseId }).catch(() => undefined);
+    // wait out the TTL for holds we have already declared lost. Sessions on this client sharing
+    // the lease lose it with us.
+    this.hub.revoked(this.leaseId, this.listener);
+    this.client.leaseClient.leaseRevoke({ ID: this.leaseId }).catch(() => undefined);
   }
 
   private setState(next: SessionState): void {
-    if (this.current === next || !this.isActive) return;
+    if (this.current === next || this.signal.aborted) return;
     this.current = next;
     this.state.next(next);
   }
 
   /** Ends the session once; returns false if it had already ended. */
   private end(final: 'lost' | 'closed', reason: Error, cause?: 'session-expired' | 'revoked'): boolean {
-    if (!this.isActive) return false;
+    if (this.signal.aborted) return false;
+    // Before the abort: holds that learn of it read the cause for their own `lost` events.
     sessionEnded(this.leaseId, this.ttl, final, reason, cause);
-    clearInterval(this.renewTimer);
-    clearTimeout(this.deadlineTimer);
+    clearTimeout(this.wakeTimer);
+    this.wakeTimer = undefined;
+    this.tracker.lose(final === 'lost' ? (this.tracker.lossCause ?? 'gone') : 'gone');
     this.unregister?.();
     this.unregister = undefined;
     this.unhookClose?.();
@@ -338,6 +430,7 @@ export class Session implements AsyncDisposable {
     this.state.next(final);
     this.state.complete();
     this.renewals.complete();
+    for (const resolve of this.confirmations.splice(0)) resolve(false);
     this.resolveDone();
     return true;
   }
