@@ -77,7 +77,14 @@ export async function contend(c: Contender, opts: LoopOptions): Promise<LoopResu
     } catch (err) {
       fail(err);
     }
-    result.waits.push({ who: c.who, start, acquired, released, ...ticket, ...(c.writer ? { writer: true } : {}) });
+    result.waits.push({
+      who: c.who,
+      start,
+      acquired,
+      released,
+      ...ticket,
+      ...(c.writer ? { writer: true } : {}),
+    });
   }
   return result;
 }

@@ -21,7 +21,7 @@ import { benchEtcd } from './etcd.js';
 import { goContender } from './go/build.js';
 import { type CaseResult, summarize } from './result.js';
 import { describeMachine, loadAverage } from './report/machine.js';
-import { tableRows, textTable } from './report/table.js';
+import { keepaliveRows, tableRows, textTable } from './report/table.js';
 import { evaluateTargets, targetsText } from './report/targets.js';
 import { writeReport } from './report/write.js';
 import { spawnWorkers, type WorkerProcess } from './workers/process.js';
@@ -187,7 +187,10 @@ function median(rs: CaseResult[]): CaseResult {
 const targets = evaluateTargets(results);
 if (!values.json) {
   const { head, rows } = tableRows(results);
-  process.stdout.write(`\n${textTable(head, rows)}\n\n${targetsText(targets)}\n`);
+  const keep = keepaliveRows(results);
+  process.stdout.write(`\n${textTable(head, rows)}\n\n`);
+  if (keep.rows.length > 0) process.stdout.write(`Keep-alive:\n${textTable(keep.head, keep.rows)}\n\n`);
+  process.stdout.write(`${targetsText(targets)}\n`);
   for (const s of skipped) process.stdout.write(`skipped: ${s.id} (${s.reason})\n`);
 }
 if (outDir !== undefined) {

@@ -39,7 +39,14 @@ export function metricsUrl(endpoint: string): string {
 const SAMPLE = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+(\S+)/;
 
 export function parseMetrics(text: string): EtcdCounters {
-  const counters: EtcdCounters = { received: {}, sent: {}, watchEvents: 0, cpuSeconds: 0, watchers: 0, keys: 0 };
+  const counters: EtcdCounters = {
+    received: {},
+    sent: {},
+    watchEvents: 0,
+    cpuSeconds: 0,
+    watchers: 0,
+    keys: 0,
+  };
   for (const line of text.split('\n')) {
     if (line.startsWith('#')) continue;
     const m = SAMPLE.exec(line);

@@ -44,7 +44,12 @@ export function keepaliveCase(impl: Exclude<Impl, 'raw-ring'>, quick: boolean): 
           await proc.ready(REPLY_TIMEOUT_MS + sessions * 20);
           const window = await openWindow(ctx.endpoints);
           const report = await proc.go(now() + windowMs, windowMs + REPLY_TIMEOUT_MS);
-          return { window: await window.close(), keepalive, workerCpuMs: report.cpuMs, errors: report.errors };
+          return {
+            window: await window.close(),
+            keepalive,
+            workerCpuMs: report.cpuMs,
+            errors: report.errors,
+          };
         } finally {
           await proc.quit();
         }

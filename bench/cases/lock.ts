@@ -101,10 +101,18 @@ export function mutexInProcess(
   fresh = false,
 ): BenchCase {
   return lockInProcess({
-    spec: { bench: fresh ? 'mutex-fresh' : 'mutex', impl: 'etcd-concurrency', n, mode: 'in-process', clients, cs },
+    spec: {
+      bench: fresh ? 'mutex-fresh' : 'mutex',
+      impl: 'etcd-concurrency',
+      n,
+      mode: 'in-process',
+      clients,
+      cs,
+    },
     capacity: 1,
     client: 'ours',
-    make: (client, name, who) => (fresh ? freshMutexContender : mutexContender)(client, name, who, SESSION_TTL_S),
+    make: (client, name, who) =>
+      (fresh ? freshMutexContender : mutexContender)(client, name, who, SESSION_TTL_S),
   });
 }
 

@@ -61,7 +61,10 @@ async function findGo(): Promise<string | undefined> {
 async function ensureToolchain(log: (m: string) => void): Promise<{ go: string } | { unavailable: string }> {
   let go = await findGo();
   if (go && existsSync(CONCURRENCY_DIR)) return { go };
-  const missing = [...(go ? [] : ['golang-go']), ...(existsSync(CONCURRENCY_DIR) ? [] : ['golang-etcd-server-dev'])];
+  const missing = [
+    ...(go ? [] : ['golang-go']),
+    ...(existsSync(CONCURRENCY_DIR) ? [] : ['golang-etcd-server-dev']),
+  ];
   if (process.getuid?.() !== 0 || !existsSync('/etc/debian_version')) {
     return {
       unavailable:
@@ -101,7 +104,12 @@ async function build(log: (m: string) => void): Promise<GoBuild> {
     () => '',
   );
   const source = await readFile(path.join(SOURCE_DIR, 'main.go'));
-  const hash = createHash('sha256').update(source).update(version).update(etcdVersion).digest('hex').slice(0, 16);
+  const hash = createHash('sha256')
+    .update(source)
+    .update(version)
+    .update(etcdVersion)
+    .digest('hex')
+    .slice(0, 16);
   const cache = goCacheDir();
   const binary = path.join(cache, `etcd-mutex-${hash}`);
   if (existsSync(binary)) return { binary, version };

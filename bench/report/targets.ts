@@ -24,7 +24,12 @@ export function evaluateTargets(results: readonly CaseResult[]): TargetCheck[] {
     results.find((r) => Object.entries(w).every(([k, v]) => (r as Record<string, unknown>)[k] === v));
   const checks: TargetCheck[] = [];
   const check = (issue: 6 | 13, target: string, measured: string | undefined, ok: boolean | null) => {
-    checks.push({ issue, target, measured: measured ?? NOT_MEASURED, ok: measured === undefined ? null : ok });
+    checks.push({
+      issue,
+      target,
+      measured: measured ?? NOT_MEASURED,
+      ok: measured === undefined ? null : ok,
+    });
   };
   const ratio = (issue: 6 | 13, target: string, minimum: number, ours: Where, base: Where) => {
     const a = find(ours)?.ops_per_s;
@@ -54,10 +59,16 @@ export function evaluateTargets(results: readonly CaseResult[]): TargetCheck[] {
         : undefined,
       r !== undefined && (r.rpcs_per_op ?? 99) <= 2.02 && (r.watch_messages_per_op ?? 99) <= 0.02,
     );
-    ratio(13, `Uncontended lock+release, ${what}: ≥ 0.8× Go`, 0.8, { ...ours, ...where, clients: 'own' }, {
-      ...go,
-      ...where,
-    });
+    ratio(
+      13,
+      `Uncontended lock+release, ${what}: ≥ 0.8× Go`,
+      0.8,
+      { ...ours, ...where, clients: 'own' },
+      {
+        ...go,
+        ...where,
+      },
+    );
   }
   for (const [n, minimum] of [
     [8, 5],
@@ -65,10 +76,16 @@ export function evaluateTargets(results: readonly CaseResult[]): TargetCheck[] {
     [128, 1],
   ] as const) {
     const where = { bench: 'mutex', mode: 'in-process', n, cs: 'mem' } as const;
-    ratio(13, `Contended, own clients, N=${n}: ≥ ${minimum}× Go`, minimum, { ...ours, ...where, clients: 'own' }, {
-      ...go,
-      ...where,
-    });
+    ratio(
+      13,
+      `Contended, own clients, N=${n}: ≥ ${minimum}× Go`,
+      minimum,
+      { ...ours, ...where, clients: 'own' },
+      {
+        ...go,
+        ...where,
+      },
+    );
     const a = find({ ...ours, ...where, clients: 'own' })?.server_cpu_ms_per_op;
     const b = find({ ...go, ...where })?.server_cpu_ms_per_op;
     check(
@@ -93,14 +110,18 @@ export function evaluateTargets(results: readonly CaseResult[]): TargetCheck[] {
   }
   const keep = find({ ...ours, bench: 'keepalive' });
   const goKeep = find({ bench: 'keepalive', impl: 'go' });
-  const rate = (r: CaseResult | undefined) => (typeof r?.renewals_per_s === 'number' ? r.renewals_per_s : undefined);
+  const num = (v: unknown) => (typeof v === 'number' ? v : undefined);
+  const rate = (r: CaseResult | undefined) => num(r?.renewals_per_s);
+  const cpu = (r: CaseResult | undefined) => num(r?.etcd_cpu_ms_per_s)?.toFixed(1) ?? '–';
   const oursRate = rate(keep);
-  const baseRate = rate(goKeep) ?? (typeof keep?.renewals_per_s_at_ttl_3 === 'number' ? keep.renewals_per_s_at_ttl_3 : undefined);
+  const baseRate =
+    rate(goKeep) ??
+    (typeof keep?.renewals_per_s_at_ttl_3 === 'number' ? keep.renewals_per_s_at_ttl_3 : undefined);
   check(
     13,
     `Keep-alive at Go's rate (every TTL/3): ${keep?.n ?? 1000} sessions renew ≤ 1.1× Go's renewals/s`,
     oursRate !== undefined && baseRate !== undefined
-      ? `${oursRate.toFixed(0)} vs ${baseRate.toFixed(0)} renewals/s${rate(goKeep) === undefined ? ' (sessions × 3 / TTL; Go not measured)' : ''}; etcd CPU ${String(keep?.etcd_cpu_ms_per_s ?? '–')} vs ${String(goKeep?.etcd_cpu_ms_per_s ?? '–')} ms/s`
+      ? `${oursRate.toFixed(0)} vs ${baseRate.toFixed(0)} renewals/s${rate(goKeep) === undefined ? ' (sessions × 3 / TTL; Go not measured)' : ''}; etcd CPU ${cpu(keep)} vs ${cpu(goKeep)} ms/s`
       : undefined,
     oursRate !== undefined && baseRate !== undefined && oursRate <= 1.1 * baseRate,
   );
@@ -116,7 +137,11 @@ export function evaluateTargets(results: readonly CaseResult[]): TargetCheck[] {
     );
   }
   const es = [8, 32, 128]
-    .map((n) => find({ ...ours, bench: 'mutex', mode: 'in-process', clients: 'shared', n, cs: 'mem' })?.watch_events_per_op)
+    .map(
+      (n) =>
+        find({ ...ours, bench: 'mutex', mode: 'in-process', clients: 'shared', n, cs: 'mem' })
+          ?.watch_events_per_op,
+    )
     .filter((e): e is number => typeof e === 'number');
   check(
     6,
@@ -127,13 +152,25 @@ export function evaluateTargets(results: readonly CaseResult[]): TargetCheck[] {
   for (const cs of ['mem', 'txn'] as const) {
     for (const n of [2, 8, 32, 128]) {
       const where = { bench: 'mutex', mode: 'in-process', clients: 'shared', n, cs } as const;
-      ratio(6, `Mutex ≥ 3× etcd3 Lock+retry, shared client N=${n} ${cs}`, 3, { ...ours, ...where }, {
-        ...where,
-        impl: 'etcd3',
-      });
+      ratio(
+        6,
+        `Mutex ≥ 3× etcd3 Lock+retry, shared client N=${n} ${cs}`,
+        3,
+        { ...ours, ...where },
+        {
+          ...where,
+          impl: 'etcd3',
+        },
+      );
     }
     const where = { bench: 'mutex', mode: 'multi-process', n: 8, cs } as const;
-    ratio(6, `Mutex ≥ 3× etcd3 Lock+retry, 8 processes ${cs}`, 3, { ...ours, ...where }, { ...where, impl: 'etcd3' });
+    ratio(
+      6,
+      `Mutex ≥ 3× etcd3 Lock+retry, 8 processes ${cs}`,
+      3,
+      { ...ours, ...where },
+      { ...where, impl: 'etcd3' },
+    );
   }
   for (const cs of ['mem', 'txn'] as const) {
     const r = find({ ...ours, bench: 'mutex', mode: 'in-process', clients: 'shared', n: 32, cs });

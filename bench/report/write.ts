@@ -27,9 +27,9 @@ export const SHARED_CHART_FILE = 'shared-client.svg';
 
 /** What the columns and the coordinates mean: in the report, so that it reads on its own. */
 export const LEGEND = [
-  '- **impl**: `etcd-concurrency` is this library (public API only); `go` is etcd\'s own Go',
-  '  `clientv3/concurrency` Mutex (etcd 3.4 client from Debian\'s `golang-etcd-server-dev`, imported,',
-  '  not copied); `etcd3` is etcd3 npm\'s `client.lock()` retried with p-retry (10 ms doubling to',
+  "- **impl**: `etcd-concurrency` is this library (public API only); `go` is etcd's own Go",
+  "  `clientv3/concurrency` Mutex (etcd 3.4 client from Debian's `golang-etcd-server-dev`, imported,",
+  "  not copied); `etcd3` is etcd3 npm's `client.lock()` retried with p-retry (10 ms doubling to",
   '  500 ms, jitter); `raw-ring` is the floor: a token passed by put→watch between N clients, one',
   '  handoff per put, nothing else.',
   '- **mode / clients**: `in-process/own` — N contenders in one process, each with its own client and',
@@ -42,17 +42,17 @@ export const LEGEND = [
   '- **cs**: the critical section: `mem` a counter in memory; `txn` a put guarded by the hold (ours:',
   '  `hold.txn()`, Go: `If(mutex.IsOwner())`, etcd3: a plain put).',
   '- **acq/s**: acquisitions per second, all contenders together. **× ring**: acq/s over the raw',
-  '  ring\'s at the same N and mode; **× Go**: over Go\'s Mutex at the same bench, N, mode and cs.',
-  '- **wait**: lock() called → held (ms); **handoff**: a release → the next holder\'s acquire',
-  '  resolving (ms). **jain**: Jain\'s fairness index over the contenders\' acquisition counts (1 =',
+  "  ring's at the same N and mode; **× Go**: over Go's Mutex at the same bench, N, mode and cs.",
+  "- **wait**: lock() called → held (ms); **handoff**: a release → the next holder's acquire",
+  "  resolving (ms). **jain**: Jain's fairness index over the contenders' acquisition counts (1 =",
   '  equal shares). **fifo viol.**: acquisitions that overtook an earlier waiter (by queue revision).',
   '- **rpcs/op**: unary RPCs etcd received per acquisition (Txn, Range, Put, DeleteRange, Lease*),',
-  '  from etcd\'s own `/metrics` counters, not the client\'s; **watch msgs/op**: watch stream messages',
+  "  from etcd's own `/metrics` counters, not the client's; **watch msgs/op**: watch stream messages",
   '  both ways (creates and cancels in, responses out); **events/op**: watch events etcd sent.',
-  '- **client ms/op**, **etcd ms/op**: CPU per acquisition of the contenders\' processes and of etcd',
+  "- **client ms/op**, **etcd ms/op**: CPU per acquisition of the contenders' processes and of etcd",
   '  (`process_cpu_seconds_total`, 10 ms resolution).',
   '- Keep-alive table: **renewals/s** are LeaseKeepAlive messages etcd received; **at TTL/3** is what',
-  '  renewing every TTL/3 (Go\'s rate) sends: sessions × 3 / TTL.',
+  "  renewing every TTL/3 (Go's rate) sends: sessions × 3 / TTL.",
 ];
 
 /** Writes `latest.md` (settings, legend, tables, targets) and the two charts into `dir`; returns the paths. */

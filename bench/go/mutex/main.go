@@ -135,7 +135,9 @@ func (c *contender) contend(stopAt float64, cycle *int) report {
 		}
 		w := wait{Who: c.who, Start: now()}
 		if err := m.Lock(ctx); err != nil {
-			if ctx.Err() != nil {
+			// Time is up: etcd may answer a request cut off by the deadline with its own
+			// "request timed out" before this side's context reports it.
+			if ctx.Err() != nil || now() >= stopAt {
 				r.Waits = append(r.Waits, w)
 				break
 			}
