@@ -167,6 +167,12 @@ try {
         }
         failed++;
         log(`  FAILED: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+        // A worker that missed a reply may still be playing its role: start the next case on fresh ones.
+        if (pool.length > 0) {
+          const stale = pool;
+          pool = [];
+          await Promise.allSettled(stale.map((w) => w.close()));
+        }
       }
     }
   }
