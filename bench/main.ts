@@ -27,7 +27,7 @@ import { writeReport } from './report/write.js';
 import { spawnWorkers, type WorkerProcess } from './workers/process.js';
 
 const USAGE = `usage: npm run bench -- [options]
-  --quick            every case briefly (about 0.5 s each, no 32-process cases, 100 sessions in
+  --quick            every case briefly (0.25 s warm-up, 0.5 s measured, no 32-process cases, 100 sessions in
                      the keep-alive case; about a minute and a half), for smoke runs
   --duration <s>     seconds per case (default 3, or 0.5 with --quick)
   --json             one JSON object per case on stdout instead of the table
@@ -116,8 +116,9 @@ const workers = (n: number): Promise<WorkerProcess[]> => {
   return Promise.resolve(pool.slice(0, n));
 };
 
-// Full runs warm every case up (JIT, connections, the mirror) before measuring; --quick does not.
-const warmupMs = values.quick ? 0 : Math.round(Math.min(1000, (durationS * 1000) / 3));
+// Every case warms up (JIT, connections, the mirror) before measuring: --quick just enough for a
+// fresh client's first lock, which can take a few hundred ms on a loaded machine.
+const warmupMs = values.quick ? 250 : Math.round(Math.min(1000, (durationS * 1000) / 3));
 const context = (i: number): CaseContext => ({
   endpoints: etcd.endpoints,
   durationMs: durationS * 1000,
@@ -128,7 +129,7 @@ const context = (i: number): CaseContext => ({
   workers,
   go: () => goContender(log),
 });
-if (warmupMs > 0) {
+if (!values.quick) {
   log('warming up this process (unmeasured ring and Mutex, N=8)');
   for (const [k, c] of [ringInProcess(8), mutexInProcess(8, 'mem')].entries()) {
     await c.run({ ...context(-1 - k), durationMs: 1000, warmupMs: 0 });
