@@ -155,7 +155,7 @@ try {
         const result = summarize(c, await c.run(context(i + cases.length * (pass - 1))));
         runs.set(id, [...(runs.get(id) ?? []), result]);
         log(
-          `  ${result.ops} acquisitions, ${result.ops_per_s ?? '–'}/s, handoff p50 ${result.handoff_ms?.p50 ?? '–'} ms, ` +
+          `  ${result.ops} ${result.bench === 'keepalive' ? 'renewals' : 'acquisitions'}, ${result.ops_per_s ?? '–'}/s, handoff p50 ${result.handoff_ms?.p50 ?? '–'} ms, ` +
             `rpcs/op ${result.rpcs_per_op ?? '–'}${result.errors > 0 ? `, ${result.errors} errors (${result.first_error ?? ''})` : ''}`,
         );
         if (values.json && pass === repeat)
