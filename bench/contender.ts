@@ -13,6 +13,8 @@ export interface Held {
 /** One party contending for a lock-like primitive. */
 export interface Contender {
   readonly who: string;
+  /** RWMutex: takes the exclusive hold (the others share theirs). */
+  readonly writer?: boolean;
   /** Waits until held; rejects once `signal` aborts (the case is over). */
   acquire(signal: AbortSignal): Promise<Held>;
   /** Frees everything the contender owns (session, lease). */
@@ -75,7 +77,14 @@ export async function contend(c: Contender, opts: LoopOptions): Promise<LoopResu
     } catch (err) {
       fail(err);
     }
-    result.waits.push({ who: c.who, start, acquired, released, ...ticket });
+    result.waits.push({
+      who: c.who,
+      start,
+      acquired,
+      released,
+      ...ticket,
+      ...(c.writer ? { writer: true } : {}),
+    });
   }
   return result;
 }

@@ -1,2 +1,2 @@
-/** The library under test, from source (the bench runs under tsx: no build step). */
-export { createClient, Election, Mutex, Semaphore, Session } from '../src/index.js';
+/** The library under test, from source (the bench runs under tsx: no build step), public API only. */
+export { createClient, Election, Mutex, RWMutex, Semaphore, Session } from '../src/index.js';

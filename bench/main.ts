@@ -1,33 +1,42 @@
 /**
- * `npm run bench [-- --quick] [--duration <s>] [--json] [--only <text,…>] [--out <dir>]`
+ * `npm run bench [-- --quick] [--duration <s>] [--json] [--only <text,…>] [--clients own|shared] [--out <dir>]`
  *
- * The contention benchmark of issue 6, in one run against one etcd: the raw put→watch ring (the
- * floor), our Mutex, etcd3's Lock with retries, Election handoff and failover, Semaphore.
- * Results on stdout (a table, or one JSON object per line with --json), progress on stderr; a
- * full run also writes bench/results/latest.md and bench/results/acquisitions.svg.
+ * The contention benchmark of issues 6 and 13, in one run against one etcd: the raw put→watch
+ * ring (the floor), our Mutex (one name, and a fresh name per cycle), Go's concurrency.Mutex,
+ * etcd3's Lock with retries — each contender on its own client (the fleet), on one shared client,
+ * and as separate processes — RWMutex, Semaphore, Election handoff and failover, and 1,000 idle
+ * sessions' keep-alives. Results on stdout (a table, or one JSON object per line with --json),
+ * progress on stderr; a full run also writes bench/results/latest.md and two charts.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import type { CaseContext } from './cases/context.js';
+import { CaseSkipped, type CaseContext } from './cases/context.js';
 import { allCases } from './cases/index.js';
 import { mutexInProcess } from './cases/lock.js';
 import { ringInProcess } from './cases/ring.js';
 import { caseId } from './spec.js';
 import { benchEtcd } from './etcd.js';
+import { goContender } from './go/build.js';
 import { type CaseResult, summarize } from './result.js';
 import { describeMachine, loadAverage } from './report/machine.js';
-import { tableRows, textTable } from './report/table.js';
+import { keepaliveRows, tableRows, textTable } from './report/table.js';
 import { evaluateTargets, targetsText } from './report/targets.js';
 import { writeReport } from './report/write.js';
 import { spawnWorkers, type WorkerProcess } from './workers/process.js';
 
 const USAGE = `usage: npm run bench -- [options]
-  --quick            every case briefly (about 0.5 s each; under a minute), for smoke runs
+  --quick            every case briefly (0.25 s warm-up, 0.5 s measured, no 32-process cases, 100 sessions in
+                     the keep-alive case; about a minute and a half), for smoke runs
   --duration <s>     seconds per case (default 3, or 0.5 with --quick)
   --json             one JSON object per case on stdout instead of the table
-  --only <text,…>    only the cases whose id contains one of these (ids: bench/impl/mode/n=N/cs)
+  --only <text,…>    only the cases whose id contains one of these (ids: bench/impl/mode/clients/n=N/cs)
+  --clients <c>      only the cases with each contender on its own client (own: the fleet, with Go's
+                     Mutex and the separate processes) or on one shared client (shared); the raw
+                     ring, the floor of both, always runs (default: both)
+  --skip-go          leave out Go's concurrency.Mutex (otherwise built on first use with Debian's
+                     golang-go and golang-etcd-server-dev, installed by apt-get when root)
   --out <dir>        write latest.md and acquisitions.svg there (default: bench/results, full runs only)
   --repeat <k>       run every case k times, passes interleaved, and report each case's median
                      run by acquisitions/s (steadier numbers on a shared machine)
@@ -43,6 +52,8 @@ const { values } = parseArgs({
     out: { type: 'string' },
     list: { type: 'boolean', default: false },
     repeat: { type: 'string', default: '1' },
+    clients: { type: 'string' },
+    'skip-go': { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h', default: false },
   },
   strict: true,
@@ -68,12 +79,20 @@ const filters =
     ?.split(',')
     .map((s) => s.trim())
     .filter(Boolean) ?? [];
-const cases = allCases().filter((c) => filters.length === 0 || filters.some((f) => caseId(c).includes(f)));
+const clients = values.clients;
+if (clients !== undefined && clients !== 'own' && clients !== 'shared') {
+  process.stderr.write(`--clients must be own or shared, got ${clients}\n${USAGE}\n`);
+  process.exit(2);
+}
+const cases = allCases(values.quick)
+  .filter((c) => clients === undefined || c.impl === 'raw-ring' || c.clients === clients)
+  .filter((c) => !values['skip-go'] || c.impl !== 'go')
+  .filter((c) => filters.length === 0 || filters.some((f) => caseId(c).includes(f)));
 if (values.list) {
   process.stdout.write(`${cases.map(caseId).join('\n')}\n`);
   process.exit(0);
 }
-const fullRun = !values.quick && filters.length === 0;
+const fullRun = !values.quick && filters.length === 0 && clients === undefined && !values['skip-go'];
 const outDir = values.out ?? (fullRun ? fileURLToPath(new URL('./results/', import.meta.url)) : undefined);
 
 const log = (message: string) => process.stderr.write(`${message}\n`);
@@ -81,6 +100,7 @@ const log = (message: string) => process.stderr.write(`${message}\n`);
 // channel close and exit by themselves.
 for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => process.exit(130));
 const runId = randomBytes(4).toString('hex');
+const startedAt = Date.now();
 const loadAtStart = loadAverage();
 const etcd = await benchEtcd();
 log(
@@ -96,8 +116,9 @@ const workers = (n: number): Promise<WorkerProcess[]> => {
   return Promise.resolve(pool.slice(0, n));
 };
 
-// Full runs warm every case up (JIT, connections, the mirror) before measuring; --quick does not.
-const warmupMs = values.quick ? 0 : Math.round(Math.min(1000, (durationS * 1000) / 3));
+// Every case warms up (JIT, connections, the mirror) before measuring: --quick just enough for a
+// fresh client's first lock, which can take a few hundred ms on a loaded machine.
+const warmupMs = values.quick ? 250 : Math.round(Math.min(1000, (durationS * 1000) / 3));
 const context = (i: number): CaseContext => ({
   endpoints: etcd.endpoints,
   durationMs: durationS * 1000,
@@ -106,8 +127,9 @@ const context = (i: number): CaseContext => ({
   prefix: `bench/${runId}/${i}/`,
   log,
   workers,
+  go: () => goContender(log),
 });
-if (warmupMs > 0) {
+if (!values.quick) {
   log('warming up this process (unmeasured ring and Mutex, N=8)');
   for (const [k, c] of [ringInProcess(8), mutexInProcess(8, 'mem')].entries()) {
     await c.run({ ...context(-1 - k), durationMs: 1000, warmupMs: 0 });
@@ -133,14 +155,25 @@ try {
         const result = summarize(c, await c.run(context(i + cases.length * (pass - 1))));
         runs.set(id, [...(runs.get(id) ?? []), result]);
         log(
-          `  ${result.ops} acquisitions, ${result.ops_per_s ?? '–'}/s, handoff p50 ${result.handoff_ms?.p50 ?? '–'} ms, ` +
+          `  ${result.ops} ${result.bench === 'keepalive' ? 'renewals' : 'acquisitions'}, ${result.ops_per_s ?? '–'}/s, handoff p50 ${result.handoff_ms?.p50 ?? '–'} ms, ` +
             `rpcs/op ${result.rpcs_per_op ?? '–'}${result.errors > 0 ? `, ${result.errors} errors (${result.first_error ?? ''})` : ''}`,
         );
         if (values.json && pass === repeat)
           process.stdout.write(`${JSON.stringify(median(runs.get(id)!))}\n`);
       } catch (err) {
+        if (err instanceof CaseSkipped) {
+          if (pass === 1) skipped.push({ id, reason: err.message });
+          log(`  skipped: ${err.message}`);
+          continue;
+        }
         failed++;
         log(`  FAILED: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+        // A worker that missed a reply may still be playing its role: start the next case on fresh ones.
+        if (pool.length > 0) {
+          const stale = pool;
+          pool = [];
+          await Promise.allSettled(stale.map((w) => w.close()));
+        }
       }
     }
   }
@@ -161,8 +194,11 @@ function median(rs: CaseResult[]): CaseResult {
 const targets = evaluateTargets(results);
 if (!values.json) {
   const { head, rows } = tableRows(results);
-  process.stdout.write(`\n${textTable(head, rows)}\n\n${targetsText(targets)}\n`);
-  for (const s of skipped) process.stdout.write(`not available yet: ${s.id} (${s.reason})\n`);
+  const keep = keepaliveRows(results);
+  process.stdout.write(`\n${textTable(head, rows)}\n\n`);
+  if (keep.rows.length > 0) process.stdout.write(`Keep-alive:\n${textTable(keep.head, keep.rows)}\n\n`);
+  process.stdout.write(`${targetsText(targets)}\n`);
+  for (const s of skipped) process.stdout.write(`skipped: ${s.id} (${s.reason})\n`);
 }
 if (outDir !== undefined) {
   await mkdir(outDir, { recursive: true });
@@ -173,8 +209,13 @@ if (outDir !== undefined) {
     machine: describeMachine(),
     etcd: etcd.description,
     durationS,
+    warmupMs,
     repeat,
     load: [loadAtStart, loadAverage()],
+    elapsedS: Math.round((Date.now() - startedAt) / 1000),
+    goVersion: values['skip-go']
+      ? 'not measured (--skip-go)'
+      : await goContender(log).then((b) => ('version' in b ? b.version : `not measured: ${b.unavailable}`)),
   });
   log(`bench: wrote ${files.join(', ')}`);
 }

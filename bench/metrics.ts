@@ -7,6 +7,8 @@
 export interface EtcdCounters {
   /** gRPC messages received by method: one per unary call, one per stream message (keep-alives, watch creates). */
   received: Record<string, number>;
+  /** gRPC messages sent by method: for `Watch`, one per watch response (events are batched in them). */
+  sent: Record<string, number>;
   /** Watch events sent to watchers (`etcd_debugging_mvcc_events_total`). */
   watchEvents: number;
   /** Server CPU seconds (`process_cpu_seconds_total`, 10 ms resolution). */
@@ -17,7 +19,16 @@ export interface EtcdCounters {
 }
 
 /** Unary RPCs that a lock operation costs (the stream messages are reported apart). */
-export const UNARY_METHODS = ['Range', 'Txn', 'Put', 'DeleteRange', 'LeaseGrant', 'LeaseRevoke'] as const;
+export const UNARY_METHODS = [
+  'Range',
+  'Txn',
+  'Put',
+  'DeleteRange',
+  'LeaseGrant',
+  'LeaseRevoke',
+  'LeaseTimeToLive',
+  'LeaseLeases',
+] as const;
 
 /** `127.0.0.1:2379` or `http://127.0.0.1:2379` → the metrics URL. */
 export function metricsUrl(endpoint: string): string {
@@ -28,7 +39,14 @@ export function metricsUrl(endpoint: string): string {
 const SAMPLE = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+(\S+)/;
 
 export function parseMetrics(text: string): EtcdCounters {
-  const counters: EtcdCounters = { received: {}, watchEvents: 0, cpuSeconds: 0, watchers: 0, keys: 0 };
+  const counters: EtcdCounters = {
+    received: {},
+    sent: {},
+    watchEvents: 0,
+    cpuSeconds: 0,
+    watchers: 0,
+    keys: 0,
+  };
   for (const line of text.split('\n')) {
     if (line.startsWith('#')) continue;
     const m = SAMPLE.exec(line);
@@ -40,6 +58,11 @@ export function parseMetrics(text: string): EtcdCounters {
       case 'grpc_server_msg_received_total': {
         const method = /grpc_method="([^"]+)"/.exec(labels)?.[1];
         if (method) counters.received[method] = (counters.received[method] ?? 0) + value;
+        break;
+      }
+      case 'grpc_server_msg_sent_total': {
+        const method = /grpc_method="([^"]+)"/.exec(labels)?.[1];
+        if (method) counters.sent[method] = (counters.sent[method] ?? 0) + value;
         break;
       }
       case 'etcd_debugging_mvcc_events_total':
@@ -82,10 +105,14 @@ export function since(after: EtcdCounters, before: EtcdCounters): EtcdCounters {
 }
 
 function combine(a: EtcdCounters, b: EtcdCounters, sign: 1 | -1): EtcdCounters {
-  const received: Record<string, number> = { ...a.received };
-  for (const [k, v] of Object.entries(b.received)) received[k] = (received[k] ?? 0) + sign * v;
+  const add = (x: Record<string, number>, y: Record<string, number>) => {
+    const out: Record<string, number> = { ...x };
+    for (const [k, v] of Object.entries(y)) out[k] = (out[k] ?? 0) + sign * v;
+    return out;
+  };
   return {
-    received,
+    received: add(a.received, b.received),
+    sent: add(a.sent, b.sent),
     watchEvents: a.watchEvents + sign * b.watchEvents,
     cpuSeconds: a.cpuSeconds + sign * b.cpuSeconds,
     watchers: a.watchers + sign * b.watchers,

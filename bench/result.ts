@@ -5,6 +5,7 @@ import {
   type Wait,
   acquisitionsPerContender,
   exclusionViolations,
+  rwExclusionViolations,
   fifoViolations,
   handoffs,
   jain,
@@ -21,6 +22,10 @@ export interface Outcome {
   contenders?: string[];
   /** How many may hold at once (a mutex: 1, a semaphore: its permits). */
   capacity?: number;
+  /** RWMutex: exclusion is checked as readers–writer (a writer overlaps nobody). */
+  readersWriter?: boolean;
+  /** Keep-alive case: idle sessions, their TTL; the result counts etcd's LeaseKeepAlive messages. */
+  keepalive?: { sessions: number; ttlS: number };
   /** The raw ring: handoff latencies, each node's time between two turns, turns per node. */
   ring?: { handoffs: number[]; cycles: number[]; perNode: number[] };
   /** Crash failover: kill → next leader, per kill (ms). */
@@ -39,6 +44,7 @@ export interface CaseResult {
   impl: CaseSpec['impl'];
   n: number;
   mode: CaseSpec['mode'];
+  clients: CaseSpec['clients'];
   cs: CaseSpec['cs'];
   ops: number;
   duration_s: number;
@@ -50,13 +56,15 @@ export interface CaseResult {
   /** What "started waiting earlier" means for this case: the queue's revision order, or wall-clock start. */
   fifo_by: string | null;
   exclusion_violations: number | null;
-  /** Unary RPCs etcd received per acquisition (Txn, Range, Put, DeleteRange, LeaseGrant, LeaseRevoke). */
+  /** Unary RPCs etcd received per acquisition ({@link UNARY_METHODS}: Txn, Range, Put, DeleteRange, Lease*). */
   rpcs_per_op: number | null;
   /** The same by method, per acquisition. */
   rpcs: Record<string, number> | null;
   keepalives_per_op: number | null;
   watch_requests_per_op: number | null;
   watch_events_per_op: number | null;
+  /** Watch stream messages per acquisition, both ways (creates and cancels in, responses out). */
+  watch_messages_per_op: number | null;
   client_cpu_ms_per_op: number | null;
   server_cpu_ms_per_op: number | null;
   loop_delay_p99_ms: number;
@@ -86,7 +94,9 @@ export function summarize(spec: CaseSpec, out: Outcome): CaseResult {
     const f = fifoViolations(out.waits);
     fifo = f.violations;
     fifoBy = f.by;
-    exclusion = exclusionViolations(out.waits, out.capacity ?? 1);
+    exclusion = out.readersWriter
+      ? rwExclusionViolations(out.waits)
+      : exclusionViolations(out.waits, out.capacity ?? 1);
   } else if (out.ring) {
     ops = out.ring.handoffs.length;
     wait = quantiles(out.ring.cycles);
@@ -95,6 +105,9 @@ export function summarize(spec: CaseSpec, out: Outcome): CaseResult {
   } else if (out.failovers) {
     ops = out.failovers.length;
     handoff = quantiles(out.failovers);
+  } else if (out.keepalive) {
+    // An "operation" of the keep-alive case is one renewal, as etcd counted it.
+    ops = window.counters?.received.LeaseKeepAlive ?? 0;
   }
   const perOp = (x: number) => (ops > 0 ? round(x / ops) : null);
   const c = window.counters;
@@ -108,11 +121,23 @@ export function summarize(spec: CaseSpec, out: Outcome): CaseResult {
     }
   }
   const cpuMs = window.clientCpuMs + (out.workerCpuMs ?? 0);
+  const seconds = window.elapsedMs / 1000;
+  const keepalive = out.keepalive
+    ? {
+        sessions: out.keepalive.sessions,
+        ttl_s: out.keepalive.ttlS,
+        renewals_per_s: round(ops / seconds, 1),
+        renewals_per_s_at_ttl_3: round((out.keepalive.sessions * 3) / out.keepalive.ttlS, 1),
+        etcd_cpu_ms_per_s: c ? round((c.cpuSeconds * 1000) / seconds, 1) : null,
+        client_cpu_ms_per_s: round(cpuMs / seconds, 1),
+      }
+    : {};
   const result: CaseResult = {
     bench: spec.bench,
     impl: spec.impl,
     n: spec.n,
     mode: spec.mode,
+    clients: spec.clients,
     cs: spec.cs,
     ops,
     duration_s: round(window.elapsedMs / 1000),
@@ -128,11 +153,13 @@ export function summarize(spec: CaseSpec, out: Outcome): CaseResult {
     keepalives_per_op: c ? perOp(c.received.LeaseKeepAlive ?? 0) : null,
     watch_requests_per_op: c ? perOp(c.received.Watch ?? 0) : null,
     watch_events_per_op: c ? perOp(c.watchEvents) : null,
+    watch_messages_per_op: c ? perOp((c.received.Watch ?? 0) + (c.sent.Watch ?? 0)) : null,
     client_cpu_ms_per_op: perOp(cpuMs),
     server_cpu_ms_per_op: c ? perOp(c.cpuSeconds * 1000) : null,
     loop_delay_p99_ms: round(Math.max(window.loopDelayP99Ms, out.workerLoopDelayP99Ms ?? 0)),
     errors: out.errors,
     ...(out.firstError ? { first_error: out.firstError } : {}),
+    ...keepalive,
     ...out.extra,
   };
   return result;

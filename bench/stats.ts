@@ -15,6 +15,8 @@ export interface Wait {
   released?: number;
   /** The holder's place in the queue (its key's create revision), for primitives that have one. */
   ticket?: number;
+  /** RWMutex: an exclusive (write) hold; the others are shared. */
+  writer?: boolean;
 }
 
 export interface Quantiles {
@@ -110,6 +112,28 @@ export function exclusionViolations(waits: readonly Wait[], capacity: number): n
   for (const [, delta] of edges) {
     holders += delta;
     if (holders > capacity) violations++;
+  }
+  return violations;
+}
+
+/**
+ * RWMutex: moments when a writer held together with anyone else. Readers may overlap each other;
+ * a write hold [acquired, released] must overlap no other hold.
+ */
+export function rwExclusionViolations(waits: readonly Wait[]): number {
+  const edges: [number, number, boolean][] = [];
+  for (const w of waits) {
+    if (w.acquired === undefined || w.released === undefined) continue;
+    edges.push([w.acquired, 1, w.writer === true], [w.released, -1, w.writer === true]);
+  }
+  edges.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+  let readers = 0;
+  let writers = 0;
+  let violations = 0;
+  for (const [, delta, writer] of edges) {
+    if (writer) writers += delta;
+    else readers += delta;
+    if (delta > 0 && (writers > 1 || (writers === 1 && readers > 0))) violations++;
   }
   return violations;
 }

@@ -1,3 +1,4 @@
+import type { GoBuild } from '../go/build.js';
 import type { CaseSpec } from '../spec.js';
 import type { Outcome } from '../result.js';
 import type { WorkerProcess } from '../workers/process.js';
@@ -15,12 +16,19 @@ export interface CaseContext {
   log(message: string): void;
   /** `n` worker processes, shared by the multi-process cases (spawned on first use). */
   workers(n: number): Promise<WorkerProcess[]>;
+  /** The Go contender's binary (built on first use), or why there is none. */
+  go(): Promise<GoBuild>;
 }
 
 export interface BenchCase extends CaseSpec {
   /** Why the case cannot run in this checkout (e.g. a primitive not exported yet), if it cannot. */
   unavailable?(): string | undefined;
   run(ctx: CaseContext): Promise<Outcome>;
+}
+
+/** Thrown by a case that cannot run here (e.g. no Go toolchain): reported as skipped, not failed. */
+export class CaseSkipped extends Error {
+  override readonly name = 'CaseSkipped';
 }
 
 /** Worker replies can take a while on a busy 2-core machine; none should take this long. */

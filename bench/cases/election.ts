@@ -10,7 +10,14 @@ import { countKeys, sweep } from './sweep.js';
 /** Graceful handoff: `n` campaigners in this process; the leader resigns at once, the next campaign resolves. */
 export function electionHandoff(n: number): BenchCase {
   return lockInProcess({
-    spec: { bench: 'election-handoff', impl: 'etcd-concurrency', n, mode: 'in-process', cs: 'none' },
+    spec: {
+      bench: 'election-handoff',
+      impl: 'etcd-concurrency',
+      n,
+      mode: 'in-process',
+      clients: 'shared',
+      cs: 'none',
+    },
     capacity: 1,
     client: 'ours',
     make: (client, name, who) => electionContender(client, name, who, SESSION_TTL_S),
@@ -28,6 +35,7 @@ export function electionFailover(n: number, ttl: number, kills: (ctx: CaseContex
     impl: 'etcd-concurrency',
     n,
     mode: 'multi-process',
+    clients: 'own',
     cs: 'none',
     async run(ctx: CaseContext): Promise<Outcome> {
       const name = `${ctx.prefix}election`;

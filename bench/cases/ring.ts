@@ -20,6 +20,7 @@ export function ringInProcess(n: number, secondWrite = false): BenchCase {
     impl: 'raw-ring',
     n,
     mode: 'in-process',
+    clients: 'own',
     cs: 'none',
     async run(ctx: CaseContext): Promise<Outcome> {
       const clients = Array.from({ length: n }, () => createClient({ endpoints: ctx.endpoints }));
@@ -60,6 +61,7 @@ export function ringMultiProcess(n: number): BenchCase {
     impl: 'raw-ring',
     n,
     mode: 'multi-process',
+    clients: 'own',
     cs: 'none',
     async run(ctx: CaseContext): Promise<Outcome> {
       const workers = await ctx.workers(n);

@@ -16,16 +16,18 @@ export const ETCD3_RETRY = {
   randomize: true,
 } as const;
 
-export function etcd3LockContender(client: Etcd3, name: string, who: string): Contender {
+export function etcd3LockContender(client: Etcd3, name: string, who: string, fresh = false): Contender {
+  let cycle = 0;
   return {
     who,
     async acquire(signal) {
+      const lockKey = fresh ? `${name}/${who}-${++cycle}` : name;
       const lock = await pRetry(
         async () => {
           // Checked before each attempt instead of passing the signal to p-retry: an attempt cut
           // off mid-flight could still take the lock and leave it held for the lease's 30 s.
           if (signal.aborted) throw new AbortError('the case is over');
-          return client.lock(name).acquire();
+          return client.lock(lockKey).acquire();
         },
         { ...ETCD3_RETRY, shouldRetry: ({ error }) => error instanceof EtcdLockFailedError },
       );

@@ -1,5 +1,5 @@
 import type { Etcd3 } from 'etcd3';
-import { Mutex, Session } from '../lib.js';
+import { Mutex, RWMutex, Session } from '../lib.js';
 import type { Contender } from '../contender.js';
 
 /** Our Mutex: one session per contender on a shared (or own) client; writes guarded by `hold.txn()`. */
@@ -18,6 +18,58 @@ export async function mutexContender(
       return {
         ticket: hold.fencingToken,
         write: async (key, value) => (await hold.txn().then(client.put(key).value(value)).commit()).succeeded,
+        release: () => hold.release(),
+      };
+    },
+    close: () => session.close(),
+  };
+}
+
+/**
+ * Our Mutex on a new name every cycle (a lock per job, per file): a `new Mutex` each time, so
+ * nothing learnt about one name helps the next.
+ */
+export async function freshMutexContender(
+  client: Etcd3,
+  name: string,
+  who: string,
+  ttl: number,
+): Promise<Contender> {
+  const session = await Session.create(client, { ttl });
+  let cycle = 0;
+  return {
+    who,
+    async acquire(signal) {
+      const mutex = new Mutex(session, `${name}/${who}-${++cycle}`, { value: who });
+      const hold = await mutex.lock({ signal });
+      return {
+        ticket: hold.fencingToken,
+        write: async (key, value) => (await hold.txn().then(client.put(key).value(value)).commit()).succeeded,
+        release: () => hold.release(),
+      };
+    },
+    close: () => session.close(),
+  };
+}
+
+/** Our RWMutex: a writer (`lock`) or a reader (`rLock`), one session each. */
+export async function rwMutexContender(
+  client: Etcd3,
+  name: string,
+  who: string,
+  ttl: number,
+  writer: boolean,
+): Promise<Contender> {
+  const session = await Session.create(client, { ttl });
+  const rw = new RWMutex(session, name, { value: who });
+  return {
+    who,
+    writer,
+    async acquire(signal) {
+      const hold = writer ? await rw.lock({ signal }) : await rw.rLock({ signal });
+      return {
+        ticket: hold.fencingToken,
+        write: () => Promise.reject(new Error('the rwmutex case has no txn critical section')),
         release: () => hold.release(),
       };
     },

@@ -1,33 +1,67 @@
 import type { CaseResult } from '../result.js';
 
-/** A line of the chart: one implementation and critical section, in-process, over N. */
-interface Series {
+/** A line of a chart over N: one implementation and critical section (in-process), plus markers. */
+export interface Series {
   label: string;
   color: string;
   dash?: string;
-  pick(r: CaseResult): boolean;
+  /** The in-process results on the line. */
+  line(r: CaseResult): boolean;
+  /** Results drawn as hollow squares at their N (separate processes). */
+  marker?(r: CaseResult): boolean;
 }
 
-const SERIES: Series[] = [
-  { label: 'raw put→watch ring (floor)', color: '#555555', dash: '6 4', pick: (r) => r.bench === 'ring' },
+const inProc = (r: CaseResult) => r.mode === 'in-process';
+const multi = (r: CaseResult) => r.mode === 'multi-process';
+const isRing = (r: CaseResult) => r.bench === 'ring';
+const mutexOf = (impl: CaseResult['impl'], cs: CaseResult['cs']) => (r: CaseResult) =>
+  r.bench === 'mutex' && r.impl === impl && r.cs === cs;
+
+/** The fleet: each contender on its own client, and separate processes (hollow squares). */
+export const FLEET_SERIES: Series[] = [
   {
-    label: 'ring + a 2nd write per hop',
-    color: '#999999',
-    dash: '2 3',
-    pick: (r) => r.bench === 'ring-2w',
+    label: 'raw put→watch ring (floor)',
+    color: '#555555',
+    dash: '6 4',
+    line: (r) => isRing(r) && inProc(r),
+    marker: (r) => isRing(r) && multi(r),
   },
   {
-    label: 'etcd-concurrency Mutex, mem',
+    label: 'etcd-concurrency Mutex',
     color: '#1f77b4',
-    pick: (r) => r.impl === 'etcd-concurrency' && r.cs === 'mem',
+    line: (r) => mutexOf('etcd-concurrency', 'mem')(r) && inProc(r) && r.clients === 'own',
+    marker: (r) => mutexOf('etcd-concurrency', 'mem')(r) && multi(r),
   },
   {
-    label: 'etcd-concurrency Mutex, txn',
-    color: '#17becf',
-    pick: (r) => r.impl === 'etcd-concurrency' && r.cs === 'txn',
+    label: "Go's concurrency.Mutex",
+    color: '#2ca02c',
+    line: (r) => mutexOf('go', 'mem')(r) && inProc(r),
+    marker: (r) => mutexOf('go', 'mem')(r) && multi(r),
   },
-  { label: 'etcd3 Lock + p-retry, mem', color: '#d62728', pick: (r) => r.impl === 'etcd3' && r.cs === 'mem' },
-  { label: 'etcd3 Lock + p-retry, txn', color: '#ff7f0e', pick: (r) => r.impl === 'etcd3' && r.cs === 'txn' },
+  {
+    label: 'etcd3 Lock + p-retry',
+    color: '#d62728',
+    line: (r) => mutexOf('etcd3', 'mem')(r) && inProc(r) && r.clients === 'own',
+    marker: (r) => mutexOf('etcd3', 'mem')(r) && multi(r),
+  },
+];
+
+/** One shared client per process (N = 1 is the same case in both worlds). */
+export const SHARED_SERIES: Series[] = [
+  { label: 'raw put→watch ring (floor)', color: '#555555', dash: '6 4', line: (r) => isRing(r) && inProc(r) },
+  { label: 'ring + a 2nd write per hop', color: '#999999', dash: '2 3', line: (r) => r.bench === 'ring-2w' },
+  ...(['mem', 'txn'] as const).flatMap((cs): Series[] => [
+    {
+      label: `etcd-concurrency Mutex, ${cs}`,
+      color: cs === 'mem' ? '#1f77b4' : '#17becf',
+      line: (r) => mutexOf('etcd-concurrency', cs)(r) && inProc(r) && (r.clients === 'shared' || r.n === 1),
+    },
+    {
+      label: `etcd3 Lock + p-retry, ${cs}`,
+      color: cs === 'mem' ? '#d62728' : '#ff7f0e',
+      line: (r) => mutexOf('etcd3', cs)(r) && inProc(r) && (r.clients === 'shared' || r.n === 1),
+    },
+  ]),
 ];
 
 const W = 760;
@@ -41,9 +75,14 @@ const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;');
  * for the multi-process runs at their N. Log scales on both axes: N doubles, and etcd3's numbers
  * sit orders of magnitude below the others.
  */
-export function acquisitionsChart(results: readonly CaseResult[], title: string): string {
+export function acquisitionsChart(
+  results: readonly CaseResult[],
+  title: string,
+  series: readonly Series[],
+  markerLabel = 'separate processes',
+): string {
   const relevant = results.filter(
-    (r) => ['mutex', 'ring', 'ring-2w'].includes(r.bench) && (r.ops_per_s ?? 0) > 0,
+    (r) => (r.ops_per_s ?? 0) > 0 && series.some((s) => s.line(r) || (s.marker?.(r) ?? false)),
   );
   const ns = [...new Set(relevant.map((r) => r.n))].sort((a, b) => a - b);
   const rates = relevant.map((r) => r.ops_per_s!);
@@ -79,9 +118,9 @@ export function acquisitionsChart(results: readonly CaseResult[], title: string)
     `<text x="${M.left + plotW / 2}" y="${H - 12}" text-anchor="middle">contenders N (log scale)</text>`,
     `<text transform="translate(18 ${M.top + plotH / 2}) rotate(-90)" text-anchor="middle">acquisitions/s (log scale)</text>`,
   );
-  SERIES.forEach((s, i) => {
-    const line = relevant.filter((r) => s.pick(r) && r.mode === 'in-process').sort((a, b) => a.n - b.n);
-    const multi = relevant.filter((r) => s.pick(r) && r.mode === 'multi-process');
+  series.forEach((s, i) => {
+    const line = relevant.filter((r) => s.line(r)).sort((a, b) => a.n - b.n);
+    const markers = relevant.filter((r) => s.marker?.(r) ?? false);
     if (line.length > 1) {
       const points = line.map((r) => `${x(r.n).toFixed(1)},${y(r.ops_per_s!).toFixed(1)}`).join(' ');
       out.push(
@@ -90,7 +129,7 @@ export function acquisitionsChart(results: readonly CaseResult[], title: string)
     }
     for (const r of line)
       out.push(`<circle cx="${x(r.n)}" cy="${y(r.ops_per_s!)}" r="3.5" fill="${s.color}"/>`);
-    for (const r of multi) {
+    for (const r of markers) {
       out.push(
         `<rect x="${x(r.n) - 5}" y="${y(r.ops_per_s!) - 5}" width="10" height="10" fill="white" stroke="${s.color}" stroke-width="2"/>`,
       );
@@ -102,13 +141,18 @@ export function acquisitionsChart(results: readonly CaseResult[], title: string)
       `<text x="${lx + 30}" y="${ly + 4}">${esc(s.label)}</text>`,
     );
   });
-  const ly = M.top + 10 + SERIES.length * 22 + 8;
+  const ly = M.top + 10 + series.length * 22 + 8;
   const lx = M.left + plotW + 16;
+  const hasMarkers = series.some((s) => s.marker !== undefined);
   out.push(
-    `<rect x="${lx + 7}" y="${ly - 5}" width="10" height="10" fill="white" stroke="#333" stroke-width="2"/>`,
-    `<text x="${lx + 30}" y="${ly + 4}">separate processes (N=8)</text>`,
+    ...(hasMarkers
+      ? [
+          `<rect x="${lx + 7}" y="${ly - 5}" width="10" height="10" fill="white" stroke="#333" stroke-width="2"/>`,
+          `<text x="${lx + 30}" y="${ly + 4}">${esc(markerLabel)}</text>`,
+        ]
+      : []),
     `<circle cx="${lx + 12}" cy="${ly + 22}" r="3.5" fill="#333"/>`,
-    `<text x="${lx + 30}" y="${ly + 26}">one process, shared client</text>`,
+    `<text x="${lx + 30}" y="${ly + 26}">${hasMarkers ? 'one process, a client each' : 'one process, one client'}</text>`,
     '</svg>',
   );
   return `${out.join('\n')}\n`;

@@ -10,6 +10,8 @@ export interface BenchOptions {
   duration?: string;
   repeat?: string;
   only?: string;
+  clients?: string;
+  skipGo?: boolean;
   out?: string;
   list?: boolean;
 }
@@ -41,6 +43,8 @@ export async function benchCommand(options: BenchOptions, globals: GlobalOptions
     ...(options.duration !== undefined ? ['--duration', options.duration] : []),
     ...(options.repeat !== undefined ? ['--repeat', options.repeat] : []),
     ...(options.only !== undefined ? ['--only', options.only] : []),
+    ...(options.clients !== undefined ? ['--clients', options.clients] : []),
+    ...(options.skipGo ? ['--skip-go'] : []),
     ...(options.out !== undefined ? ['--out', options.out] : []),
     ...(options.list ? ['--list'] : []),
     ...(globals.json ? ['--json'] : []),

@@ -160,6 +160,8 @@ Examples:
     .option('--duration <seconds>', 'seconds per case (default 3)')
     .option('--repeat <k>', 'interleaved passes, median run per case (steadier numbers)')
     .option('--only <ids>', 'only the cases whose id contains one of these (comma separated)')
+    .option('--clients <own|shared>', 'only the cases with a client per contender (own) or one shared client')
+    .option('--skip-go', "leave out Go's concurrency.Mutex (built on first use from Debian's packages)")
     .option('--out <dir>', 'where to write the report')
     .option('--list', 'print the case ids and exit')
     .action(async (options: BenchOptions, cmd: Command) => {

@@ -285,6 +285,11 @@ describe('etcd-concurrency bench', { timeout: 60_000 }, () => {
     expect(filtered.length).toBeGreaterThan(0);
     expect(filtered.length).toBeLessThan(ids.length);
     expect(filtered.every((id) => id.includes('mutex'))).toBe(true);
+    const own = await cli('bench', '--list', '--clients', 'own', '--skip-go').exit();
+    expect(own.code).toBe(0);
+    const owned = own.stdout.trim().split('\n');
+    expect(owned.length).toBeGreaterThan(0);
+    expect(owned.every((id) => id.includes('/own/') && !id.includes('/go/'))).toBe(true);
     // --repeat reaches the benchmark, which checks it.
     const repeat = await cli('bench', '--list', '--repeat', '0').exit();
     expect(repeat.code).not.toBe(0);
