@@ -565,16 +565,17 @@ export const noFalseSuccess: Property = (r) => {
   for (const rec of r.ops.values()) {
     const success = rec.acquired ?? rec.entered;
     if (!success) continue;
-    const deletedAt = r.deletions.get(`${success.key}@${success.token}`);
+    const token = tokenOf(r, success);
+    const deletedAt = r.deletions.get(`${success.key}@${token}`);
     if (deletedAt === undefined) continue;
     const seen = r.input.revTimes.get(deletedAt);
     if (seen === undefined || seen >= success.t) continue;
-    const became = r.becameHolder.get(success.token);
+    const became = r.becameHolder.get(token);
     const what = rec.acquired ? 'acquired' : 'entered the barrier';
     out.push(
       v(
         'false-success',
-        `${rec.worker} ${what} (op ${rec.op}, token ${success.token}) ${Math.round(success.t - seen)} ms ` +
+        `${rec.worker} ${what} (op ${rec.op}, token ${token}) ${Math.round(success.t - seen)} ms ` +
           `after etcd deleted its key at revision ${deletedAt}` +
           (became === undefined ? ', a key that never held' : '') +
           ': the wait must fail with the session’s error',
@@ -583,6 +584,21 @@ export const noFalseSuccess: Property = (r) => {
   }
   return out;
 };
+
+/**
+ * The own key's create revision of a success: logged, or (a participant that found its key
+ * already gone could not read it) the latest incarnation of that key created before the success.
+ */
+function tokenOf(r: Replay, success: { key: string; token: string; t: Millis }): string {
+  if (success.token !== '') return success.token;
+  let found = '';
+  for (const life of r.lives) {
+    const created = r.input.revTimes.get(life.createRev);
+    if (life.key === success.key && (created === undefined || created <= success.t))
+      found = life.createRev.toString();
+  }
+  return found;
+}
 
 /** A hold whose key vanished without a release aborted `hold.signal`. */
 export const lossesNoticed: Property = (r) => {
@@ -674,8 +690,10 @@ export const barrierCounts: Property = (r) => {
   if (r.input.kind !== 'barrier' || count === undefined) return out;
   for (const rec of r.ops.values()) {
     const e = rec.entered;
-    if (!e) continue;
-    const from = BigInt(e.token);
+    if (!e || e.rev === '0') continue;
+    const token = tokenOf(r, e);
+    if (token === '') continue;
+    const from = BigInt(token);
     const to = BigInt(e.rev);
     let most = 0;
     let before = 0;
@@ -816,7 +834,10 @@ export const noOrphans: Property = (r) => {
   }
   // A key no attempt was granted with must be gone soon after its attempt failed.
   const granted = new Set(
-    [...r.ops.values()].flatMap((o) => [o.acquired?.token, o.entered?.token].filter((t) => t !== undefined)),
+    [...r.ops.values()].flatMap((o) => [
+      ...(o.acquired ? [o.acquired.token] : []),
+      ...(o.entered ? [tokenOf(r, o.entered)] : []),
+    ]),
   );
   for (const life of r.lives) {
     if (granted.has(life.createRev.toString()) || flagged.has(life)) continue;

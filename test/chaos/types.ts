@@ -35,6 +35,8 @@ export interface WorkerConfig {
   role?: 'reader' | 'writer';
   /** DoubleBarrier only: participants per round. */
   count?: number;
+  /** the client's deadline per unary call (default: createClient's) */
+  callTimeoutMs?: number;
   /** SIGUSR2 makes the worker block its own event loop this long (an in-process GC pause). */
   blockMs?: number;
 }
