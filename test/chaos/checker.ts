@@ -842,7 +842,7 @@ export const noOrphans: Property = (r) => {
   for (const life of r.lives) {
     if (granted.has(life.createRev.toString()) || flagged.has(life)) continue;
     const worker = r.workerOfLease.get(life.lease);
-    if (!worker || r.excused(worker)) continue;
+    if (!worker || r.input.hung.includes(worker)) continue;
     const lostAt = r.byWorker
       .get(worker)
       ?.find((e) => e.ev === 'session-end' && e.lease === life.lease && e.reason !== 'SessionClosedError')?.t;
@@ -862,6 +862,8 @@ export const noOrphans: Property = (r) => {
     if (!attempt?.error) continue;
     const endedAt = attempt.error.t;
     if (lostAt !== undefined && lostAt < goneAt) continue; // its session died: the lease takes it
+    const killedAt = r.input.faults.find((f) => f.kind === 'kill-holder' && f.worker === worker)?.t;
+    if (killedAt !== undefined && killedAt >= endedAt) continue; // killed: its lease expires in TTL
     if (goneAt - endedAt > grace) {
       out.push(
         v(
