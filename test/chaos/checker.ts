@@ -578,7 +578,7 @@ export const noFalseSuccess: Property = (r) => {
         `${rec.worker} ${what} (op ${rec.op}, token ${token}) ${Math.round(success.t - seen)} ms ` +
           `after etcd deleted its key at revision ${deletedAt}` +
           (became === undefined ? ', a key that never held' : '') +
-          ': the wait must fail with the session’s error',
+          ': its hold was void from the start (a dead session, or a key it had released)',
       ),
     );
   }

@@ -53,9 +53,10 @@ export interface FaultSpec {
   /**
    * lose-replies, reset-connections: whom to hit. `waiter`: a worker that just started an attempt
    * (its enqueue, or its wait); `holder`: one that holds and thinks, so its guarded write, its
-   * release and its next enqueue fall in the window. Default `holder`.
+   * release and its next enqueue fall in the window; `releasing`: one that just sent its release,
+   * so its next request is, most of the time, the next attempt's enqueue. Default `holder`.
    */
-  target?: 'waiter' | 'holder';
+  target?: 'waiter' | 'holder' | 'releasing';
 }
 
 export interface ScenarioSpec {
@@ -445,9 +446,11 @@ async function networkFault(run: Run, fault: FaultSpec, log: (line: string) => v
   let found: { worker: WorkerProcess; op: string } | undefined;
   if (fault.target === 'waiter') found = await nextWaiter(run, 0);
   else {
+    const releasing = fault.target === 'releasing';
     const mark = await run.next((e) => {
       const w = run.workers.get(e.w);
-      return isHoldingMark(e, run.spec.kind) && w !== undefined && w.alive && !w.paused;
+      const hit = releasing ? e.ev === 'releasing' || e.ev === 'left' : isHoldingMark(e, run.spec.kind);
+      return hit && w !== undefined && w.alive && !w.paused;
     }, 30_000);
     const worker = mark ? run.workers.get(mark.w) : undefined;
     if (worker && mark && 'op' in mark && mark.op !== undefined) found = { worker, op: mark.op };

@@ -176,10 +176,19 @@ function waiterAndNetworkFaults(opts: ChaosSize): ScenarioSpec[] {
       },
       {
         ...base,
+        // A window shorter than the TTL: the session survives, so whatever the lost replies left
+        // behind stays in etcd on a live lease.
         name: `${name}/lose-replies`,
         proxied: true,
         callTimeoutMs: 1000,
-        fault: { kind: 'lose-replies', count: times(1, 8000), everyMs: long ? 4000 : 300, windowMs: 3000 },
+        ttl: 4,
+        fault: {
+          kind: 'lose-replies',
+          count: times(2, 6000),
+          everyMs: long ? 3000 : 300,
+          windowMs: 1500,
+          target: 'releasing',
+        },
       },
       {
         ...base,

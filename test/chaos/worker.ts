@@ -121,7 +121,8 @@ function acquirer(session: Session): (signal: AbortSignal) => Promise<Hold> {
       return (signal) => (cfg.role === 'reader' ? rw.rLock({ signal }) : rw.lock({ signal }));
     }
     case 'barrier':
-      throw new Error('a DoubleBarrier worker has no hold: see barrierCycle');
+      // a DoubleBarrier participant has no hold: barrierCycle runs it instead
+      return () => Promise.reject(new Error('a DoubleBarrier worker does not acquire'));
   }
 }
 
