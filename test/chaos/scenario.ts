@@ -409,7 +409,8 @@ async function nextWaiter(
  */
 async function stallWaiter(run: Run, fault: FaultSpec, log: (line: string) => void): Promise<boolean> {
   const pauseMs = fault.pauseMs ?? run.spec.ttl * 1000 + 2000;
-  const found = await nextWaiter(run, 150);
+  // A barrier's participants wait only until the last one of the round arrives: strike sooner.
+  const found = await nextWaiter(run, run.spec.kind === 'barrier' ? 20 : 150);
   if (!found) return false;
   const { worker, op } = found;
   const record: FaultRecord = { kind: fault.kind, t: now(), worker: worker.id, op };

@@ -175,6 +175,8 @@ async function readerCycle(op: string, token: string): Promise<void> {
 async function barrierCycle(c: Contender, n: number): Promise<boolean> {
   const op = `${cfg.id}#${n}`;
   const barrier = new DoubleBarrier(c.session, cfg.name, cfg.count ?? 2);
+  // Arrivals spread out, so the first participants of a round really wait for the last.
+  await sleep(Math.random() * 300);
   log({ ev: 'start', op, lease: c.session.leaseId });
   try {
     await barrier.enter({ signal: stopAt });
