@@ -193,18 +193,22 @@ async function barrierCycle(c: Contender, n: number): Promise<boolean> {
   const token = res?.kvs[0]?.create_revision ?? '';
   log({ ev: 'entered', op, key, token, rev: res?.header.revision ?? '0' });
   await think();
-  try {
-    await barrier.leave({ signal: AbortSignal.timeout(cfg.ttl * 3000 + 5000) });
-    const after = await client
-      .get(key)
-      .exec()
-      .catch(() => undefined);
-    log({ ev: 'left', op, token, rev: after?.header.revision ?? '0' });
-  } catch (err) {
-    log({ ev: 'error', op, step: 'leave', ...describe(err) });
-    return false;
+  // A leave() that gave up while this participant is still in must be called again (the API's
+  // contract): walking away would leave its key in the next round.
+  for (;;) {
+    try {
+      await barrier.leave({ signal: AbortSignal.timeout(cfg.ttl * 3000 + 5000) });
+      const after = await client
+        .get(key)
+        .exec()
+        .catch(() => undefined);
+      log({ ev: 'left', op, token, rev: after?.header.revision ?? '0' });
+      return true;
+    } catch (err) {
+      log({ ev: 'error', op, step: 'leave', ...describe(err) });
+      if (barrier.participantKey === undefined || stopAt.aborted || !c.session.isActive) return false;
+    }
   }
-  return true;
 }
 
 /** Semaphore: enter a slot (a key on our lease), think, leave it; both writes guarded. */
