@@ -91,7 +91,16 @@ function cleanRun(): CheckInput {
     faults: [],
     killed: new Set(),
     hung: [],
-    revTimes: new Map(history.map((e) => [e.rev, 1000 + Number(e.rev) - 10] as const)),
+    // when the runner saw each revision, consistent with the workers' clocks above
+    revTimes: new Map<bigint, number>([
+      [10n, 999],
+      [11n, 1001.5],
+      [12n, 1001.5],
+      [13n, 1004.5],
+      [14n, 1005.5],
+      [15n, 1009.5],
+      [16n, 1011.5],
+    ]),
     leftoverKeys: [],
     leftoverLeases: [],
     ttl: 2,
@@ -121,9 +130,9 @@ describe('chaos checker', () => {
     expect(report.acquisitions).toBe(2);
     expect(report.finalCount).toBe(2);
     expect(report.writes).toEqual({ ok: 2, failed: 0, unknown: 0, inHistory: 2 });
-    // w2 waited behind w1: handoff from the delete at rev 14 (t = 1004) to w2's acquired (t = 1007)
+    // w2 waited behind w1: handoff from the delete at rev 14 (seen at 1005.5) to w2's acquired (1007)
     expect(report.handoffs).toBe(1);
-    expect(report.maxHandoffStallMs).toBe(3);
+    expect(report.maxHandoffStallMs).toBe(2);
     expect(summaryLine(report)).toContain('violations 0');
   });
 

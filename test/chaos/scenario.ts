@@ -18,6 +18,7 @@ import { fileURLToPath } from 'node:url';
 import type { Etcd3 } from 'etcd3';
 import { createClient } from '../../src/client.js';
 import type { EtcdCluster, EtcdMember } from '../support/etcd-cluster.js';
+import { startMemberProxies, type MemberProxies } from '../support/proxy.js';
 import { check } from './checker.js';
 import { replayHistory, startRevisionClock } from './history.js';
 import type {
@@ -45,8 +46,17 @@ export interface FaultSpec {
   everyMs?: number;
   /** member faults: how long the member stays down (default 1500 ms) */
   downMs?: number;
-  /** pause-holder: how long the holder stays stopped (default TTL + 2 s) */
+  /** pause-holder, pause-waiter, block-waiter: how long the worker stays stopped (default TTL + 2 s) */
   pauseMs?: number;
+  /** lose-replies: how long the replies stay blackholed once the first one is lost (default 2 s) */
+  windowMs?: number;
+  /**
+   * lose-replies, reset-connections: whom to hit. `waiter`: a worker that just started an attempt
+   * (its enqueue, or its wait); `holder`: one that holds and thinks, so its guarded write, its
+   * release and its next enqueue fall in the window; `releasing`: one that just sent its release,
+   * so its next request is, most of the time, the next attempt's enqueue. Default `holder`.
+   */
+  target?: 'waiter' | 'holder' | 'releasing';
 }
 
 export interface ScenarioSpec {
@@ -64,6 +74,14 @@ export interface ScenarioSpec {
   permits?: number;
   /** semaphore: weight per worker, cycled */
   weights?: number[];
+  /** RWMutex: role per worker, cycled */
+  roles?: ('reader' | 'writer')[];
+  /** DoubleBarrier: participants per round */
+  count?: number;
+  /** each worker talks to etcd through its own proxies (one per member): needed by network faults */
+  proxied?: boolean;
+  /** the workers' deadline per unary call */
+  callTimeoutMs?: number;
   fault?: FaultSpec;
   /** worker i talks only to member i % members (so a member restart cuts its clients off) */
   pinEndpoints?: boolean;
@@ -174,6 +192,8 @@ class Run {
   readonly faults: FaultRecord[] = [];
   readonly killed = new Set<string>();
   readonly waiting = new Set<string>();
+  /** a proxied worker's proxies, by worker id */
+  readonly proxies = new Map<string, MemberProxies>();
   done = false;
   private listeners = new Set<(e: WorkerEvent) => void>();
   private replacements = 0;
@@ -184,12 +204,24 @@ class Run {
     readonly base: Omit<WorkerConfig, 'id' | 'endpoints' | 'weight'>,
   ) {}
 
-  spawn(index: number, id: string): WorkerProcess {
-    const endpoints = this.spec.pinEndpoints
+  async spawn(index: number, id: string): Promise<WorkerProcess> {
+    let endpoints = this.spec.pinEndpoints
       ? [this.cluster.endpoints[index % this.cluster.endpoints.length]!]
       : this.cluster.endpoints;
+    if (this.spec.proxied) {
+      const proxies = await startMemberProxies(endpoints);
+      this.proxies.set(id, proxies);
+      endpoints = proxies.endpoints;
+    }
     const weights = this.spec.weights ?? [1];
-    return this.start({ ...this.base, id, endpoints, weight: weights[index % weights.length]! });
+    const roles = this.spec.roles;
+    return this.start({
+      ...this.base,
+      id,
+      endpoints,
+      weight: weights[index % weights.length]!,
+      ...(roles ? { role: roles[index % roles.length]! } : {}),
+    });
   }
 
   /** A replacement for a killed worker: same endpoints and weight, a new identity and session. */
@@ -208,7 +240,12 @@ class Run {
 
   private track(e: WorkerEvent): void {
     if (e.ev === 'start') this.waiting.add(e.w);
-    if (e.ev === 'acquired' || (e.ev === 'error' && e.step === 'acquire') || e.ev === 'exit')
+    if (
+      e.ev === 'acquired' ||
+      e.ev === 'entered' ||
+      (e.ev === 'error' && e.step === 'acquire') ||
+      e.ev === 'exit'
+    )
       this.waiting.delete(e.w);
     for (const fn of this.listeners) fn(e);
   }
@@ -218,7 +255,7 @@ class Run {
     const all = [...this.workers.values()];
     return (
       all.every((w) => w.events.some((e) => e.ev === 'start')) &&
-      all.some((w) => w.events.some((e) => e.ev === 'acquired'))
+      all.some((w) => w.events.some((e) => e.ev === 'acquired' || e.ev === 'entered'))
     );
   }
 
@@ -250,9 +287,9 @@ class Run {
 
 /** The event after which a worker holds and has not written yet: where holder faults strike. */
 function isHoldingMark(e: WorkerEvent, kind: PrimitiveKind): boolean {
-  return kind === 'semaphore'
-    ? e.ev === 'write' && e.phase === 'enter' && e.outcome === 'ok'
-    : e.ev === 'read';
+  if (kind === 'semaphore') return e.ev === 'write' && e.phase === 'enter' && e.outcome === 'ok';
+  if (kind === 'barrier') return e.ev === 'entered';
+  return e.ev === 'read';
 }
 
 async function injectFaults(run: Run, log: (line: string) => void): Promise<void> {
@@ -309,6 +346,16 @@ async function injectFaults(run: Run, log: (line: string) => void): Promise<void
         effective++;
         break;
       }
+      case 'pause-waiter':
+      case 'block-waiter': {
+        if (await stallWaiter(run, fault, log)) effective++;
+        break;
+      }
+      case 'lose-replies':
+      case 'reset-connections': {
+        if (await networkFault(run, fault, log)) effective++;
+        break;
+      }
       case 'kill-leader':
       case 'kill-follower':
       case 'restart-member-mid-wait': {
@@ -331,6 +378,123 @@ async function injectFaults(run: Run, log: (line: string) => void): Promise<void
       }
     }
   }
+}
+
+/** A worker that logged `start` and has not acquired since, alive and running. */
+async function nextWaiter(
+  run: Run,
+  settleMs: number,
+): Promise<{ worker: WorkerProcess; op: string } | undefined> {
+  for (let tries = 0; tries < 20 && !run.done; tries++) {
+    const start = await run.next((e) => {
+      const w = run.workers.get(e.w);
+      return e.ev === 'start' && w !== undefined && w.alive && !w.paused;
+    }, 30_000);
+    if (!start || start.ev !== 'start') return undefined;
+    // Give it the time to enqueue; it must still be waiting then (not granted at once).
+    await sleep(settleMs);
+    const worker = run.workers.get(start.w);
+    if (worker?.alive && !worker.paused && run.waiting.has(start.w)) {
+      const last = [...worker.events].reverse().find((e) => e.ev === 'start');
+      if (last?.ev === 'start' && last.op === start.op) return { worker, op: start.op };
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Stalls a waiting worker past its TTL: SIGSTOP of the whole process, or (block-waiter) SIGUSR2,
+ * on which it blocks its own event loop. Its lease expires while it waits; on waking it must
+ * learn that its session died, never that it acquired.
+ */
+async function stallWaiter(run: Run, fault: FaultSpec, log: (line: string) => void): Promise<boolean> {
+  const pauseMs = fault.pauseMs ?? run.spec.ttl * 1000 + 2000;
+  // A barrier's participants wait only until the last one of the round arrives: strike sooner.
+  const found = await nextWaiter(run, run.spec.kind === 'barrier' ? 20 : 150);
+  if (!found) return false;
+  const { worker, op } = found;
+  const record: FaultRecord = { kind: fault.kind, t: now(), worker: worker.id, op };
+  run.faults.push(record);
+  if (fault.kind === 'pause-waiter') {
+    worker.signal('SIGSTOP');
+    log(`  fault: SIGSTOP waiting ${worker.id} (${op}) for ${pauseMs} ms`);
+    await sleep(pauseMs);
+    worker.signal('SIGCONT');
+  } else {
+    log(`  fault: ${worker.id} (${op}) blocks its event loop for ${pauseMs} ms while waiting`);
+    worker.signal('SIGUSR2');
+    await sleep(pauseMs);
+  }
+  record.healedAt = now();
+  // its attempt ends one way or the other; let it, before the next fault
+  await run.next((e) => e.w === worker.id && 'op' in e && e.op === op && e.ev !== 'start', 15_000);
+  const outcome = worker.events.find(
+    (e) => 'op' in e && e.op === op && (e.ev === 'acquired' || e.ev === 'entered' || e.ev === 'error'),
+  );
+  record.note = outcome
+    ? `the wait ended: ${outcome.ev === 'error' ? outcome.name : outcome.ev}`
+    : 'no outcome';
+  log(`  healed: ${worker.id} runs again; ${record.note}`);
+  return true;
+}
+
+/**
+ * Network faults through a worker's own proxies: lose-replies blackholes its replies from its next
+ * request on (the enqueue's transaction, typically) for `windowMs`; reset-connections resets all
+ * its connections mid-call.
+ */
+async function networkFault(run: Run, fault: FaultSpec, log: (line: string) => void): Promise<boolean> {
+  let found: { worker: WorkerProcess; op: string } | undefined;
+  if (fault.target === 'waiter') found = await nextWaiter(run, 0);
+  else {
+    const releasing = fault.target === 'releasing';
+    const mark = await run.next((e) => {
+      const w = run.workers.get(e.w);
+      const hit = releasing ? e.ev === 'releasing' || e.ev === 'left' : isHoldingMark(e, run.spec.kind);
+      return hit && w !== undefined && w.alive && !w.paused;
+    }, 30_000);
+    const worker = mark ? run.workers.get(mark.w) : undefined;
+    if (worker && mark && 'op' in mark && mark.op !== undefined) found = { worker, op: mark.op };
+  }
+  if (!found) return false;
+  const { worker, op } = found;
+  const proxies = run.proxies.get(worker.id);
+  if (!proxies) throw new Error(`${fault.kind} needs a proxied scenario (spec.proxied)`);
+  const record: FaultRecord = { kind: fault.kind, t: now(), worker: worker.id, op };
+  if (fault.kind === 'reset-connections') {
+    for (const p of proxies.proxies) p.reset();
+    run.faults.push(record);
+    record.healedAt = now();
+    log(`  fault: reset every connection of ${worker.id} (${op})`);
+    return true;
+  }
+  const windowMs = fault.windowMs ?? 2000;
+  const strikes = proxies.proxies.map((p) => p.blackholeRepliesFromNextRequest());
+  // The client talks to one member at a time: whichever proxy sees the request strikes first.
+  const struck = await new Promise<number | undefined>((resolve) => {
+    const timer = setTimeout(() => resolve(undefined), 5000);
+    for (const strike of strikes) {
+      void strike.then((t) => {
+        if (t === undefined) return;
+        clearTimeout(timer);
+        resolve(t);
+      });
+    }
+  });
+  for (const p of proxies.proxies) p.blackholeReplies();
+  if (struck === undefined) {
+    proxies.restore();
+    log(`  missed: ${worker.id} sent no request within 5 s`);
+    return false;
+  }
+  record.t = struck;
+  run.faults.push(record);
+  log(`  fault: ${worker.id}'s replies blackholed from its next request (${op}) for ${windowMs} ms`);
+  await sleep(windowMs);
+  proxies.restore();
+  record.healedAt = now();
+  log(`  healed: ${worker.id}'s replies flow again`);
+  return true;
 }
 
 async function pickMember(run: Run, kind: FaultKind): Promise<EtcdMember | undefined> {
@@ -374,15 +538,15 @@ export async function runScenario(spec: ScenarioSpec, options: RunOptions): Prom
   const name = `${root}lock`;
   const lockPrefix = `${name}/`;
   const register = spec.kind === 'semaphore' ? `${root}slots/` : `${root}register`;
+  const markerOnly = spec.kind === 'semaphore' || spec.kind === 'barrier';
   const client = createClient({ endpoints: cluster.endpoints });
   try {
-    const init =
-      spec.kind === 'semaphore'
-        ? await client.put(`${root}begin`).value('begin').exec()
-        : await client
-            .put(register)
-            .value(JSON.stringify({ count: 0, token: '0', writer: 'init', op: 'init' }))
-            .exec();
+    const init = markerOnly
+      ? await client.put(`${root}begin`).value('begin').exec()
+      : await client
+          .put(register)
+          .value(JSON.stringify({ count: 0, token: '0', writer: 'init', op: 'init' }))
+          .exec();
     const startRev = BigInt(init.header.revision);
     const clock = await startRevisionClock(client, root, startRev);
     const started = now();
@@ -396,9 +560,14 @@ export async function runScenario(spec: ScenarioSpec, options: RunOptions): Prom
       thinkMs: spec.thinkMs,
       unguarded: spec.unguarded ?? false,
       ...(spec.permits !== undefined ? { permits: spec.permits } : {}),
+      ...(spec.count !== undefined ? { count: spec.count } : {}),
+      ...(spec.callTimeoutMs !== undefined ? { callTimeoutMs: spec.callTimeoutMs } : {}),
+      ...(spec.fault?.kind === 'block-waiter'
+        ? { blockMs: spec.fault.pauseMs ?? spec.ttl * 1000 + 2000 }
+        : {}),
     });
     log(`[chaos] ${spec.name}: ${spec.workers} workers, ${spec.opsPerWorker} ops each, TTL ${spec.ttl} s`);
-    for (let i = 0; i < spec.workers; i++) run.spawn(i, `w${i + 1}`);
+    for (let i = 0; i < spec.workers; i++) await run.spawn(i, `w${i + 1}`);
 
     const faults = injectFaults(run, log).catch((err: unknown) => {
       log(`  fault injection failed: ${err instanceof Error ? err.message : String(err)}`);
@@ -422,6 +591,7 @@ export async function runScenario(spec: ScenarioSpec, options: RunOptions): Prom
     }
     run.done = true;
     await faults;
+    for (const p of run.proxies.values()) await p.close();
     for (const m of cluster.members) if (!m.running) await m.start();
     const durationMs = now() - started;
 
@@ -451,6 +621,7 @@ export async function runScenario(spec: ScenarioSpec, options: RunOptions): Prom
       lockPrefix,
       register,
       permits: spec.permits ?? 1,
+      ...(spec.count !== undefined ? { count: spec.count } : {}),
       history,
       events,
       faults: run.faults,

@@ -134,5 +134,98 @@ export function scenarios(opts: ChaosSize): ScenarioSpec[] {
       thinkMs: slow,
       fault: { kind: 'kill-holder', count: times(1, 8000), everyMs: long ? 4000 : 300 },
     },
+    ...waiterAndNetworkFaults(opts),
   ];
+}
+
+/**
+ * The faults of a waiting client and of its network, for every primitive: a waiter stalled past
+ * its TTL (SIGSTOP, or its own event loop blocked), replies lost (etcd ran the request, the client
+ * never heard: a blackhole on the worker's own proxies), and connections reset mid-call.
+ */
+function waiterAndNetworkFaults(opts: ChaosSize): ScenarioSpec[] {
+  const long = opts.size === 'long';
+  const durationMs = long ? opts.durationS * 1000 : 0;
+  const ops = (short: number) => (long ? 1_000_000 : short);
+  const limit = (shortMs: number) => (long ? durationMs : shortMs);
+  const times = (short: number, everyMs: number) =>
+    long ? Math.max(1, Math.floor(durationMs / everyMs)) : short;
+  const slow: [number, number] = [60, 120];
+  const primitives: Pick<ScenarioSpec, 'kind' | 'workers' | 'permits' | 'weights' | 'roles' | 'count'>[] = [
+    { kind: 'mutex', workers: WORKERS },
+    { kind: 'rwmutex', workers: WORKERS, roles: ['writer', 'reader', 'writer', 'reader'] },
+    { kind: 'semaphore', workers: WORKERS + 1, permits: 2 },
+    { kind: 'election', workers: WORKERS },
+    { kind: 'barrier', workers: 3, count: 3 },
+  ];
+  const out: ScenarioSpec[] = [];
+  for (const p of primitives) {
+    const base = {
+      ...p,
+      opsPerWorker: ops(p.kind === 'barrier' ? 4 : 6),
+      timeLimitMs: limit(30_000),
+      ttl: 2,
+      thinkMs: slow,
+    };
+    const name = p.kind === 'barrier' ? 'double-barrier' : p.kind;
+    out.push(
+      {
+        ...base,
+        name: `${name}/pause-waiter`,
+        fault: { kind: 'pause-waiter', count: times(1, 8000), everyMs: long ? 4000 : 300 },
+      },
+      {
+        ...base,
+        // A window shorter than the TTL: the session survives, so whatever the lost replies left
+        // behind stays in etcd on a live lease.
+        name: `${name}/lose-replies`,
+        proxied: true,
+        callTimeoutMs: 1000,
+        ttl: 4,
+        fault: {
+          kind: 'lose-replies',
+          count: times(2, 6000),
+          everyMs: long ? 3000 : 300,
+          windowMs: 1500,
+          target: 'releasing',
+        },
+      },
+      {
+        ...base,
+        name: `${name}/reset-connections`,
+        proxied: true,
+        callTimeoutMs: 1000,
+        fault: {
+          kind: 'reset-connections',
+          count: times(2, 3000),
+          everyMs: long ? 1500 : 300,
+          target: 'waiter',
+        },
+      },
+    );
+  }
+  out.push(
+    {
+      name: 'mutex/block-waiter',
+      kind: 'mutex',
+      workers: WORKERS,
+      opsPerWorker: ops(6),
+      timeLimitMs: limit(30_000),
+      ttl: 2,
+      thinkMs: slow,
+      fault: { kind: 'block-waiter', count: times(1, 8000), everyMs: long ? 4000 : 300 },
+    },
+    {
+      name: 'semaphore/block-waiter',
+      kind: 'semaphore',
+      workers: WORKERS + 1,
+      permits: 2,
+      opsPerWorker: ops(6),
+      timeLimitMs: limit(30_000),
+      ttl: 2,
+      thinkMs: slow,
+      fault: { kind: 'block-waiter', count: times(1, 8000), everyMs: long ? 4000 : 300 },
+    },
+  );
+  return out;
 }

@@ -5,7 +5,7 @@
  */
 
 /** Which primitive the workers contend on. */
-export type PrimitiveKind = 'mutex' | 'election' | 'semaphore';
+export type PrimitiveKind = 'mutex' | 'rwmutex' | 'election' | 'semaphore' | 'barrier';
 
 /** Given to a worker process as its only argument (JSON). */
 export interface WorkerConfig {
@@ -31,6 +31,14 @@ export interface WorkerConfig {
   permits?: number;
   /** Semaphore only: permits taken per acquire (default 1). */
   weight?: number;
+  /** RWMutex only: readers take read holds and only read the register; writers write it. */
+  role?: 'reader' | 'writer';
+  /** DoubleBarrier only: participants per round. */
+  count?: number;
+  /** the client's deadline per unary call (default: createClient's) */
+  callTimeoutMs?: number;
+  /** SIGUSR2 makes the worker block its own event loop this long (an in-process GC pause). */
+  blockMs?: number;
 }
 
 /** Milliseconds since the epoch with sub-millisecond precision, comparable across processes. */
@@ -71,6 +79,12 @@ export type WorkerEvent =
     })
   | (Base & { ev: 'releasing'; op: string; token: string })
   | (Base & { ev: 'released'; op: string; token: string; error?: string })
+  /** DoubleBarrier: enter() resolved; `rev` is etcd's revision at a read right after it */
+  | (Base & { ev: 'entered'; op: string; key: string; token: string; rev: string })
+  /** DoubleBarrier: leave() resolved */
+  | (Base & { ev: 'left'; op: string; token: string; rev: string })
+  /** the worker blocked its own event loop (SIGUSR2) */
+  | (Base & { ev: 'blocked'; ms: number })
   | (Base & { ev: 'error'; op?: string; step: string; name: string; message: string })
   | (Base & { ev: 'exit'; completed: number; reason: string });
 
@@ -94,7 +108,19 @@ export interface FaultRecord {
 }
 
 export type FaultKind =
-  'kill-holder' | 'pause-holder' | 'kill-leader' | 'kill-follower' | 'restart-member-mid-wait';
+  | 'kill-holder'
+  | 'pause-holder'
+  | 'kill-leader'
+  | 'kill-follower'
+  | 'restart-member-mid-wait'
+  /** SIGSTOP of a worker that is waiting (started, not acquired) for longer than its TTL */
+  | 'pause-waiter'
+  /** a waiting worker blocks its own event loop for longer than its TTL */
+  | 'block-waiter'
+  /** the worker's replies are blackholed from its next request on, for a window */
+  | 'lose-replies'
+  /** every connection of the worker is reset (TCP RST) */
+  | 'reset-connections';
 
 /** One event of etcd's history under the run's root prefix, as replayed after the run. */
 export interface HistoryEvent {
@@ -120,7 +146,13 @@ export type ViolationKind =
   | 'missed-grant'
   | 'hung'
   | 'leaked-keys'
-  | 'leaked-leases';
+  | 'leaked-leases'
+  /** a contender key that outlived its attempt while its session lived (or two keys of one worker) */
+  | 'orphan-key'
+  /** a wait reported success although etcd had already deleted its key (its session was dead) */
+  | 'false-success'
+  /** a DoubleBarrier participant passed enter() before `count` participants were in */
+  | 'barrier-early';
 
 export interface Violation {
   kind: ViolationKind;

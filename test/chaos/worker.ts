@@ -18,7 +18,17 @@
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Etcd3, IRequestOp } from 'etcd3';
-import { createClient, Election, Mutex, Semaphore, Session, type Hold } from '../../src/index.js';
+import {
+  createClient,
+  DoubleBarrier,
+  Election,
+  Mutex,
+  RWMutex,
+  Semaphore,
+  Session,
+  type Hold,
+} from '../../src/index.js';
+import { blockEventLoop } from '../support/pause.js';
 import type { WorkerConfig, WorkerEvent } from './types.js';
 
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
@@ -58,7 +68,17 @@ setTimeout(
   Math.max(0, cfg.deadline - Date.now()) + HARD_CAP_AFTER_DEADLINE_MS,
 ).unref();
 
-const client: Etcd3 = createClient({ endpoints: cfg.endpoints });
+// The runner's stand-in for a GC pause: the whole event loop stops, this process cannot run.
+process.on('SIGUSR2', () => {
+  const ms = cfg.blockMs ?? 0;
+  log({ ev: 'blocked', ms });
+  blockEventLoop(ms);
+});
+
+const client: Etcd3 = createClient({
+  endpoints: cfg.endpoints,
+  ...(cfg.callTimeoutMs !== undefined ? { callTimeoutMs: cfg.callTimeoutMs } : {}),
+});
 
 interface Contender {
   session: Session;
@@ -96,6 +116,13 @@ function acquirer(session: Session): (signal: AbortSignal) => Promise<Hold> {
       const semaphore = new Semaphore(session, cfg.name, { permits: cfg.permits ?? 1, value: cfg.id });
       return (signal) => semaphore.acquire({ signal, weight: cfg.weight ?? 1 });
     }
+    case 'rwmutex': {
+      const rw = new RWMutex(session, cfg.name, { value: cfg.id });
+      return (signal) => (cfg.role === 'reader' ? rw.rLock({ signal }) : rw.lock({ signal }));
+    }
+    case 'barrier':
+      // a DoubleBarrier participant has no hold: barrierCycle runs it instead
+      return () => Promise.reject(new Error('a DoubleBarrier worker does not acquire'));
   }
 }
 
@@ -128,6 +155,60 @@ async function registerCycle(hold: Hold, op: string, token: string): Promise<voi
     { request_put: { key: Buffer.from(cfg.register), value: json(next) } },
     [[cfg.register, kv.mod_revision]],
   );
+}
+
+/** RWMutex reader: read the register under the read hold; only writers write it. */
+async function readerCycle(op: string, token: string): Promise<void> {
+  const res = await client.get(cfg.register).exec();
+  const kv = res.kvs[0];
+  if (!kv) throw new Error(`register ${cfg.register} does not exist`);
+  const seen = JSON.parse(kv.value.toString()) as RegisterValue;
+  log({ ev: 'read', op, token, rev: res.header.revision, modRev: kv.mod_revision, count: seen.count });
+  await think();
+}
+
+/**
+ * DoubleBarrier: enter, look up the own key (its create revision and etcd's revision now, for
+ * the checker's count check), think, leave. The leave gets its own time limit, not the run's
+ * deadline: a participant that stops halfway would hold the others' leave() up.
+ */
+async function barrierCycle(c: Contender, n: number): Promise<boolean> {
+  const op = `${cfg.id}#${n}`;
+  const barrier = new DoubleBarrier(c.session, cfg.name, cfg.count ?? 2);
+  // Arrivals spread out, so the first participants of a round really wait for the last.
+  await sleep(Math.random() * 300);
+  log({ ev: 'start', op, lease: c.session.leaseId });
+  try {
+    await barrier.enter({ signal: stopAt });
+  } catch (err) {
+    log({ ev: 'error', op, step: 'acquire', ...describe(err) });
+    if (!stopAt.aborted) await sleep(100 + Math.random() * 200);
+    return false;
+  }
+  const key = barrier.participantKey ?? '';
+  const res = await client
+    .get(key)
+    .exec()
+    .catch(() => undefined);
+  const token = res?.kvs[0]?.create_revision ?? '';
+  log({ ev: 'entered', op, key, token, rev: res?.header.revision ?? '0' });
+  await think();
+  // A leave() that gave up while this participant is still in must be called again (the API's
+  // contract): walking away would leave its key in the next round.
+  for (;;) {
+    try {
+      await barrier.leave({ signal: AbortSignal.timeout(cfg.ttl * 3000 + 5000) });
+      const after = await client
+        .get(key)
+        .exec()
+        .catch(() => undefined);
+      log({ ev: 'left', op, token, rev: after?.header.revision ?? '0' });
+      return true;
+    } catch (err) {
+      log({ ev: 'error', op, step: 'leave', ...describe(err) });
+      if (barrier.participantKey === undefined || stopAt.aborted || !c.session.isActive) return false;
+    }
+  }
 }
 
 /** Semaphore: enter a slot (a key on our lease), think, leave it; both writes guarded. */
@@ -197,6 +278,7 @@ async function cycle(n: number): Promise<boolean> {
     await sleep(200);
     return false;
   }
+  if (cfg.kind === 'barrier') return barrierCycle(c, n);
   const op = `${cfg.id}#${n}`;
   const lease = c.session.leaseId;
   log({ ev: 'start', op, lease });
@@ -217,6 +299,7 @@ async function cycle(n: number): Promise<boolean> {
   else hold.signal.addEventListener('abort', onLost, { once: true });
   try {
     if (cfg.kind === 'semaphore') await semaphoreCycle(hold, op, token, lease);
+    else if (cfg.kind === 'rwmutex' && cfg.role === 'reader') await readerCycle(op, token);
     else await registerCycle(hold, op, token);
   } catch (err) {
     log({ ev: 'error', op, step: 'rmw', ...describe(err) });
