@@ -38,6 +38,7 @@ export class Hold implements AsyncDisposable {
   private readonly mirror: PrefixMirror | undefined;
   private detach: (() => void)[] = [];
   private releasing: Promise<void> | undefined;
+  private releaseAsked = false;
   private finished = false;
   private readonly onEnd: (() => void) | undefined;
   private readonly trace: HoldTrace | undefined;
@@ -157,6 +158,16 @@ export class Hold implements AsyncDisposable {
   }
 
   /**
+   * True once {@link release} was called, even if it failed: the key may or may not be gone (a
+   * delete whose reply was lost), so such a hold is never handed to a new caller as held; the
+   * next call finishes the release first.
+   * @internal
+   */
+  get releaseRequested(): boolean {
+    return this.releaseAsked && !this.finished;
+  }
+
+  /**
    * An etcd3 transaction that commits only while this hold is valid: its first comparison is
    * "the own key still has this create revision". Add comparisons with `.and()`, then
    * `.then(...)`, and always finish with `.commit()` (awaiting the builder itself never settles).
@@ -177,6 +188,7 @@ export class Hold implements AsyncDisposable {
    */
   release(): Promise<void> {
     if (this.finished) return Promise.resolve();
+    this.releaseAsked = true;
     // A failed release is not cached: the hold stays registered (mutex.unlock() finds it) and
     // keeps its watch, and the next call tries again. Otherwise one etcd hiccup would leave the
     // key held until the session ends.

@@ -58,7 +58,7 @@ async function findGo(): Promise<string | undefined> {
 }
 
 /** The toolchain and the etcd sources, installing them with apt-get where this process may. */
-async function ensureToolchain(log: (m: string) => void): Promise<{ go: string } | { unavailable: string }> {
+export async function ensureGoToolchain(log: (m: string) => void): Promise<{ go: string } | { unavailable: string }> {
   let go = await findGo();
   if (go && existsSync(CONCURRENCY_DIR)) return { go };
   const missing = [
@@ -97,7 +97,7 @@ export function goContender(log: (m: string) => void): Promise<GoBuild> {
 }
 
 async function build(log: (m: string) => void): Promise<GoBuild> {
-  const toolchain = await ensureToolchain(log);
+  const toolchain = await ensureGoToolchain(log);
   if ('unavailable' in toolchain) return toolchain;
   const version = (await run(toolchain.go, ['version'])).stdout.trim();
   const etcdVersion = await readFile(`${DEBIAN_GOPATH}/src/go.etcd.io/etcd/version/version.go`, 'utf8').catch(

@@ -73,7 +73,7 @@ export class Candidacy {
   }
 
   get currentHold(): Hold | undefined {
-    return this.hold?.isHeld ? this.hold : undefined;
+    return this.hold?.isHeld && !this.hold.releaseRequested ? this.hold : undefined;
   }
 
   async campaign(value: string | Buffer, signal: AbortSignal | undefined): Promise<Hold> {
@@ -81,7 +81,11 @@ export class Candidacy {
     this.session.throwIfEnded();
     let hold = this.currentHold;
     while (!hold) {
-      if (this.resigning) {
+      const unreleased = this.hold?.releaseRequested ? this.hold : undefined;
+      if (unreleased) {
+        // A resign whose delete failed may have run: finish it before campaigning again.
+        await untilAborted(this.releaseHold(unreleased), signal);
+      } else if (this.resigning) {
         await untilAborted(this.resigning.catch(noop), signal);
       } else if (this.pending?.withdrawn) {
         await untilAborted(this.pending.promise.catch(noop), signal);

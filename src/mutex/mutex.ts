@@ -91,8 +91,9 @@ export class Mutex {
       this.session.throwIfEnded();
       const slot = holds.get(this.key);
       if (slot instanceof Hold) {
-        if (slot.isHeld) return slot;
-        if (slot.isReleasing) await untilAborted(slot.release().catch(noop), signal);
+        if (slot.isHeld && !slot.releaseRequested) return slot;
+        // A release in flight, or one that failed (its delete may have run): finish it first.
+        if (slot.releaseRequested) await untilAborted(slot.release(), signal);
         else holds.delete(this.key, slot);
       } else if (slot instanceof SharedWait) {
         if (!slot.withdrawn) return slot.join(signal);
@@ -156,8 +157,8 @@ export class Mutex {
       this.session.throwIfEnded();
       const slot = holds.get(this.key);
       if (slot instanceof Hold) {
-        if (slot.isHeld) return slot;
-        if (slot.isReleasing) await slot.release().catch(noop);
+        if (slot.isHeld && !slot.releaseRequested) return slot;
+        if (slot.releaseRequested) await slot.release();
         else holds.delete(this.key, slot);
         continue;
       }

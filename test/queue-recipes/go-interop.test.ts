@@ -1,8 +1,9 @@
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEBIAN_GOPATH, ensureGoToolchain } from '../../bench/go/build.js';
 import { PriorityQueue, Queue } from '../../src/index.js';
 import { keysUnder, useEtcd } from '../support/clients.js';
 import { sharedEtcdEndpoints } from '../support/etcd.js';
@@ -14,18 +15,7 @@ import { ROOT, spawnProcess, useSpawn } from '../support/spawn.js';
  * sources) and ours on the same queues: each side takes what the other enqueued, in order, and
  * a Go consumer never sees our claims but does get an item that comes back from one.
  */
-const GOPATH_SYSTEM = '/usr/share/gocode';
-const haveGo =
-  existsSync(`${GOPATH_SYSTEM}/src/go.etcd.io/etcd/contrib/recipes/queue.go`) &&
-  (() => {
-    try {
-      execFileSync('go', ['version'], { stdio: 'ignore' });
-      return true;
-    } catch {
-      return false;
-    }
-  })();
-
+const GOPATH_SYSTEM = DEBIAN_GOPATH;
 const etcd = useEtcd();
 useSpawn();
 let dir = '';
@@ -39,13 +29,16 @@ async function go(...args: string[]): Promise<string[]> {
   return stdout.split('\n').filter((l) => l !== '');
 }
 
-describe.skipIf(!haveGo)("interop with Go's recipes (etcd 3.4)", () => {
-  beforeAll(() => {
+describe("interop with Go's recipes (etcd 3.4)", () => {
+  beforeAll(async () => {
+    // Interop tests never skip: Go and Debian's etcd sources are installed as etcd is (as root).
+    const toolchain = await ensureGoToolchain(() => undefined);
+    if ('unavailable' in toolchain) throw new Error(toolchain.unavailable);
     dir = mkdtempSync(join(tmpdir(), 'qinterop-'));
     mkdirSync(join(dir, 'src/qinterop'), { recursive: true });
     copyFileSync(join(ROOT, 'test/queue-recipes/go/main.go'), join(dir, 'src/qinterop/main.go'));
     binary = join(dir, 'qinterop');
-    execFileSync('go', ['build', '-o', binary, 'qinterop'], {
+    execFileSync(toolchain.go, ['build', '-o', binary, 'qinterop'], {
       env: { ...process.env, GOPATH: `${GOPATH_SYSTEM}:${dir}`, GO111MODULE: 'off', GOFLAGS: '' },
       stdio: 'ignore',
     });

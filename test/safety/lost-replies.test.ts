@@ -116,6 +116,51 @@ describe(
   },
 );
 
+describe('a release whose reply was lost is finished before the key is handed out again', () => {
+  it(
+    'Mutex.lock() after such a release queues a new key instead of returning the old hold',
+    { timeout: 20_000 },
+    async () => {
+      const direct = etcd.client();
+      const name = `${uniquePrefix('safety-lost')}release`;
+      const { proxy, session } = await throughProxy();
+      const mutex = new Mutex(session, name);
+      const first = await mutex.lock();
+      const releasing = first.release();
+      const lost = proxy.loseReplies(LOST_MS);
+      await expect(releasing).rejects.toThrow(); // the delete ran, its reply never came
+      await lost;
+      const second = await mutex.lock({ signal: AbortSignal.timeout(10_000) });
+      expect(second).not.toBe(first);
+      expect(second.fencingToken).toBeGreaterThan(first.fencingToken);
+      const kvs = (await direct.getAll().prefix(`${name}/`).exec()).kvs;
+      expect(kvs.map((kv) => BigInt(kv.create_revision))).toEqual([second.fencingToken]);
+      await second.release();
+    },
+  );
+
+  it(
+    'Election.campaign() after such a resign campaigns anew instead of returning the old term',
+    { timeout: 20_000 },
+    async () => {
+      const direct = etcd.client();
+      const name = `${uniquePrefix('safety-lost')}resign`;
+      const { proxy, session } = await throughProxy();
+      const election = new Election(session, name);
+      const first = await election.campaign('a');
+      const resigning = election.resign();
+      const lost = proxy.loseReplies(LOST_MS);
+      await expect(resigning).rejects.toThrow();
+      await lost;
+      const second = await election.campaign('a', { signal: AbortSignal.timeout(10_000) });
+      expect(second.fencingToken).toBeGreaterThan(first.fencingToken);
+      const kvs = (await direct.getAll().prefix(`${name}/`).exec()).kvs;
+      expect(kvs.map((kv) => BigInt(kv.create_revision))).toEqual([second.fencingToken]);
+      await election.resign();
+    },
+  );
+});
+
 describe('a DoubleBarrier participant whose enqueue reply was lost counts once (issue 12, bug 5)', () => {
   it(
     'enter() passes with exactly count participants and every leave() returns',
