@@ -27,6 +27,8 @@ export interface WatchEntry {
   onCreated: ((revision: bigint) => void) | undefined;
   /** Creations refused for an invalid auth token in a row (each renews the token once). */
   tokenRenewals: number;
+  /** Batches held back while the history before the start revision is checked (see checkHistory). */
+  held?: WatchBatch[] | undefined;
 }
 
 /** A watch refused this many times in a row for an invalid token, even after renewals, fails. */
@@ -187,7 +189,8 @@ export class WatchHub {
     const last = events.at(-1);
     if (!last) return;
     entry.nextRevision = last.kv.modRevision + 1n;
-    entry.onBatch({ revision, events });
+    if (entry.held) entry.held.push({ revision, events });
+    else entry.onBatch({ revision, events });
   }
 
   private created(entry: WatchEntry, res: IWatchResponse, revision: bigint): void {
@@ -211,6 +214,7 @@ export class WatchHub {
     }
     entry.id = res.watch_id;
     this.active.set(res.watch_id, entry);
+    if (entry.nextRevision !== undefined) this.checkHistory(entry, entry.nextRevision);
     entry.nextRevision ??= revision + 1n;
     const onCreated = entry.onCreated;
     entry.onCreated = undefined;
@@ -245,6 +249,50 @@ export class WatchHub {
   }
 
   /** A removed entry that was mid-creation was replaced by a stand-in with no-op callbacks. */
+  /**
+   * A watch from revision `from` when etcd has compacted at exactly `from`: etcd accepts it, but
+   * the compaction dropped the tombstones at `from`, so that revision's deletes would be missed
+   * without an error. If the history just before `from` is gone, the watch is ended with
+   * {@link WatchCompactedError} (its owner re-reads) instead. One count-only read per watch
+   * that starts from a revision: a resume after a reconnect, or an explicit start.
+   */
+  private checkHistory(entry: WatchEntry, from: bigint): void {
+    if (from <= 1n) return;
+    const held: WatchBatch[] = [];
+    entry.held = held;
+    const release = () => {
+      if (entry.held !== held) return;
+      entry.held = undefined;
+      for (const batch of held) entry.onBatch(batch);
+    };
+    const readAt = (rev: bigint) =>
+      this.client.kv.range({
+        key: entry.request.key ?? Buffer.alloc(0),
+        ...(entry.request.range_end ? { range_end: entry.request.range_end } : {}),
+        revision: rev.toString(),
+        count_only: true,
+      });
+    const compacted = (err: unknown) => err instanceof Error && /compacted/i.test(err.message);
+    readAt(from - 1n).then(release, async (err: unknown) => {
+      if (!compacted(err)) {
+        release(); // could not tell (etcd unreachable): the watch's own errors will say
+        return;
+      }
+      // Compacted at `from` exactly (readable there), or later: then etcd cancels the watch
+      // itself, naming its compact revision, and the held batches go with it.
+      const verdict = await readAt(from).then(
+        () => 'at' as const,
+        (again: unknown) => (compacted(again) ? ('later' as const) : ('unknown' as const)),
+      );
+      if (verdict === 'unknown') release();
+      if (verdict !== 'at') return;
+      if (entry.held === held) entry.held = undefined;
+      if (entry.id === undefined || this.active.get(entry.id) !== entry) return;
+      this.remove(entry);
+      entry.onError(new WatchCompactedError(from));
+    });
+  }
+
   private isWanted(entry: WatchEntry): boolean {
     return entry.onBatch !== noop;
   }

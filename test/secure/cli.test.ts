@@ -149,7 +149,7 @@ describe('etcd-concurrency against a TLS + auth etcd', () => {
     expect(code).toBe(1);
     const lines = ownLines(stderr);
     expect(lines).toHaveLength(1);
-    expect(lines[0]).toMatch(/^etcd-concurrency: etcd refused the operation on "forbidden\/cli\/"/);
+    expect(lines[0]).toMatch(/^etcd-concurrency: etcd refused the operation on "forbidden\/cli\/[0-9a-f]*"/);
     expect(lines[0]).toContain(`user "${auth.user.username}"`);
   });
 
