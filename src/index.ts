@@ -1,4 +1,4 @@
-export { createClient, type ClientOptions, type TlsOptions } from './client.js';
+export { createClient, type ClientOptions, type TlsOptions } from './etcd/client.js';
 export {
   EtcdConcurrencyError,
   SessionExpiredError,
@@ -17,11 +17,12 @@ export {
   type HolderInfo,
 } from './errors.js';
 export { Session, type SessionOptions, type SessionState, type KeepAliveEvent } from './session/session.js';
-export { Hold } from './hold.js';
+export { Hold } from './queue/hold.js';
 export { Mutex, type MutexOptions, type LockOptions } from './mutex/mutex.js';
 export { RWMutex } from './mutex/rwmutex.js';
 export { Election, type CampaignOptions } from './election/election.js';
-export type { HeldWork, HoldForeverErrorContext, HoldForeverOptions, LeadOptions } from './election/lead.js';
+export type { HeldWork, HoldForeverErrorContext, HoldForeverOptions } from './queue/hold-forever.js';
+export type { LeadOptions } from './election/lead.js';
 export type { RunExclusiveOptions } from './mutex/run-exclusive.js';
 export type { LeaderInfo } from './election/leader.js';
 export { Barrier, type BarrierWaitOptions } from './barrier/barrier.js';

@@ -1,7 +1,7 @@
 import type { IDuplexStream, IWatchRequest, IWatchResponse } from 'etcd3';
 import { describe, expect, it } from 'vitest';
-import { streamCallOptions } from '../src/core/require-leader.js';
-import { watch } from '../src/core/watch.js';
+import { streamCallOptions } from '../src/etcd/require-leader.js';
+import { watch } from '../src/etcd/watch.js';
 import { InvalidArgumentError, createClient } from '../src/index.js';
 import { eventually, usePrivateEtcd } from './support/clients.js';
 import type { EtcdMember } from './support/etcd.js';

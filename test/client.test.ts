@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { Etcd3, GRPCDeadlineExceededError } from 'etcd3';
 import { NoopPolicy, isBrokenCircuitError } from 'cockatiel';
-import { watch } from '../src/core/watch.js';
+import { watch } from '../src/etcd/watch.js';
 import { EtcdUnavailableError, Session } from '../src/index.js';
 import { startProxy } from './support/proxy.js';
 import { eventually, usePrivateEtcd } from './support/clients.js';

@@ -1,9 +1,9 @@
 import type { Etcd3 } from 'etcd3';
-import { translateError } from '../core/etcd-errors.js';
-import { validateName } from '../core/keys.js';
-import { validateClient, validateSignal } from '../core/validate.js';
-import { retryIdempotent } from '../core/txn.js';
-import { WatchCompactedError, watch } from '../core/watch.js';
+import { translateError } from '../etcd/etcd-errors.js';
+import { validateName } from '../queue/keys.js';
+import { validateClient, validateSignal } from '../etcd/validate.js';
+import { retryIdempotent } from '../etcd/retry.js';
+import { WatchCompactedError, watch } from '../etcd/watch.js';
 
 /** Options of a waiting call. */
 export interface BarrierWaitOptions {

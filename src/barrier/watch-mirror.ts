@@ -1,5 +1,5 @@
-import { type MirrorWait, waitOnMirror } from '../core/mirror-wait.js';
-import type { WatchBatch } from '../core/watch.js';
+import { type MirrorWait, waitOnMirror } from '../queue/mirror-wait.js';
+import type { WatchBatch } from '../etcd/watch.js';
 
 /** A check over the mirror's state; 'stop' once it has called `finish` (or arranged to). */
 export type MirrorCheck = (finish: (err?: Error) => void, batch?: WatchBatch) => 'stop' | 'wait';

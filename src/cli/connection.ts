@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import type { Etcd3 } from 'etcd3';
-import { createClient } from '../client.js';
+import { createClient } from '../etcd/client.js';
 import { InvalidArgumentError } from '../errors.js';
 import type { Session } from '../session/session.js';
 import { PROGRAM, type Output } from './output.js';

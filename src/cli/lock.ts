@@ -3,7 +3,7 @@ import { hostname } from 'node:os';
 import { isatty } from 'node:tty';
 import type { Etcd3 } from 'etcd3';
 import { type HolderInfo, leaseHex, LockedError } from '../errors.js';
-import type { Hold } from '../hold.js';
+import type { Hold } from '../queue/hold.js';
 import { Mutex } from '../mutex/mutex.js';
 import { Session } from '../session/session.js';
 import { closeQuietly, connect, type GlobalOptions } from './connection.js';

@@ -4,7 +4,7 @@
  * wins over the library's `ETCD_*` variable. Each setting is resolved on its own, as etcdctl does.
  * An empty variable counts as unset, as for etcdctl.
  */
-import type { ClientOptions } from '../client.js';
+import type { ClientOptions } from '../etcd/client.js';
 import { InvalidArgumentError } from '../errors.js';
 
 /** The global options every subcommand understands, named as etcdctl names them. */

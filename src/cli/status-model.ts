@@ -3,7 +3,7 @@
  * locks and semaphores (recognised by the key layouts that Go's concurrency package, its recipes,
  * etcdctl and this library share), and who holds, leads or waits in each. Pure: no etcd here.
  */
-import type { KeyValue } from '../core/kv.js';
+import type { KeyValue } from '../etcd/kv.js';
 import { leaseHex } from '../errors.js';
 import { decodeContender, holdersOf } from '../semaphore/contenders.js';
 

@@ -1,7 +1,6 @@
 import type { Etcd3 } from 'etcd3';
-import { translateError } from '../core/etcd-errors.js';
-import { prefixRangeEnd } from '../core/keys.js';
-import { type KeyValue, toKeyValue } from '../core/kv.js';
+import { translateError } from '../etcd/etcd-errors.js';
+import { type KeyValue, prefixRangeEnd, toKeyValue } from '../etcd/kv.js';
 import { connect, type GlobalOptions } from './connection.js';
 import { createOutput, toJson, type Output } from './output.js';
 import { groupPrimitives, type ContenderStatus, type PrimitiveStatus } from './status-model.js';

@@ -1,12 +1,13 @@
 import { EtcdLeaseInvalidError } from 'etcd3';
 import { type Observable, ReplaySubject } from 'rxjs';
-import { translateError } from '../core/etcd-errors.js';
-import { untilAborted } from '../core/abort.js';
-import { enqueue, leftBehind } from '../core/queue.js';
-import { SharedWait } from '../core/shared-wait.js';
-import { addSuppressed, deleteIfCreated, retryIdempotent } from '../core/txn.js';
+import { translateError } from '../etcd/etcd-errors.js';
+import { untilAborted } from '../etcd/abort.js';
+import { enqueue, leftBehind } from '../queue/queue.js';
+import { SharedWait } from '../queue/shared-wait.js';
+import { addSuppressed, deleteIfCreated } from '../queue/guarded.js';
+import { retryIdempotent } from '../etcd/retry.js';
 import { NotLeaderError } from '../errors.js';
-import { Hold } from '../hold.js';
+import { Hold } from '../queue/hold.js';
 import type { Session } from '../session/session.js';
 
 const registry = new WeakMap<Session, Map<string, Candidacy>>();

@@ -1,12 +1,13 @@
 import type { Etcd3 } from 'etcd3';
 import type { Observable } from 'rxjs';
-import { prefixOf, sessionKey, validateName } from '../core/keys.js';
-import { validateSession } from '../core/validate.js';
+import { prefixOf, sessionKey, validateName } from '../queue/keys.js';
+import { validateSession } from '../session/validate.js';
 import { InvalidArgumentError } from '../errors.js';
-import type { Hold } from '../hold.js';
+import type { Hold } from '../queue/hold.js';
 import type { Session } from '../session/session.js';
 import { Candidacy } from './candidacy.js';
-import { type HeldWork, type LeadOptions, leadElection } from './lead.js';
+import { type LeadOptions, leadElection } from './lead.js';
+import { type HeldWork } from '../queue/hold-forever.js';
 import { type LeaderInfo, readLeader } from './leader.js';
 import { observeLeader } from './observe.js';
 

@@ -1,6 +1,6 @@
 import type { Etcd3 } from 'etcd3';
-import { readPrefix } from '../core/read.js';
-import type { KeyValue } from '../core/watch.js';
+import { readPrefix } from '../etcd/read.js';
+import type { KeyValue } from '../etcd/watch.js';
 import { NoLeaderError } from '../errors.js';
 
 /** The leader of an election as etcd stores it: the oldest key under the election's prefix. */

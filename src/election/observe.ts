@@ -1,9 +1,9 @@
 import type { Etcd3 } from 'etcd3';
 import { Observable } from 'rxjs';
-import { translateError } from '../core/etcd-errors.js';
-import { PrefixMirror } from '../core/mirror.js';
-import { readPrefix } from '../core/read.js';
-import type { KeyValue, WatchBatch, WatchEvent } from '../core/watch.js';
+import { translateError } from '../etcd/etcd-errors.js';
+import { PrefixMirror } from '../queue/mirror.js';
+import { readPrefix } from '../etcd/read.js';
+import type { KeyValue, WatchBatch, WatchEvent } from '../etcd/watch.js';
 import { type LeaderInfo, toLeaderInfo } from './leader.js';
 
 /**

@@ -1,5 +1,5 @@
-import { validateName, prefixOf, sessionKey } from '../core/keys.js';
-import { untilAborted } from '../core/abort.js';
+import { validateName, prefixOf, sessionKey } from '../queue/keys.js';
+import { untilAborted } from '../etcd/abort.js';
 import {
   type Blocked,
   enqueue,
@@ -7,17 +7,18 @@ import {
   type ReadyPredicate,
   type Ticket,
   tryEnqueue,
-} from '../core/queue.js';
-import { readPrefix } from '../core/read.js';
-import { SharedWait } from '../core/shared-wait.js';
-import { validateSession, validateSignal } from '../core/validate.js';
-import type { KeyValue } from '../core/kv.js';
+} from '../queue/queue.js';
+import { readPrefix } from '../etcd/read.js';
+import { SharedWait } from '../queue/shared-wait.js';
+import { validateSignal } from '../etcd/validate.js';
+import { validateSession } from '../session/validate.js';
+import type { KeyValue } from '../etcd/kv.js';
 import { LockedError, InvalidArgumentError } from '../errors.js';
-import { Hold } from '../hold.js';
+import { Hold } from '../queue/hold.js';
 import type { Session } from '../session/session.js';
 import { sessionHolds } from './session-holds.js';
 import { type RunExclusiveOptions, runExclusive } from './run-exclusive.js';
-import type { HeldWork } from '../election/lead.js';
+import type { HeldWork } from '../queue/hold-forever.js';
 
 /** Options of {@link Mutex}. */
 export interface MutexOptions {

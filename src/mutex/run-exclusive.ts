@@ -1,5 +1,5 @@
-import { type HeldWork, type HoldForeverOptions, holdForever } from '../election/lead.js';
-import type { Hold } from '../hold.js';
+import { type HeldWork, type HoldForeverOptions, holdForever } from '../queue/hold-forever.js';
+import type { Hold } from '../queue/hold.js';
 import type { Session } from '../session/session.js';
 
 /** Options of `mutex.runExclusive()`: those of `election.lead()` without a campaign value. */

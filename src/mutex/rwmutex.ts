@@ -1,9 +1,9 @@
-import { prefixOf, uniqueKey, validateName } from '../core/keys.js';
-import { validateSession } from '../core/validate.js';
-import { enqueue, tryEnqueue, type ReadyPredicate } from '../core/queue.js';
-import type { Probe } from '../core/txn.js';
+import { prefixOf, uniqueKey, validateName } from '../queue/keys.js';
+import { validateSession } from '../session/validate.js';
+import { enqueue, tryEnqueue, type ReadyPredicate } from '../queue/queue.js';
+import type { Probe } from '../queue/guarded.js';
 import { InvalidArgumentError, LockedError } from '../errors.js';
-import { Hold } from '../hold.js';
+import { Hold } from '../queue/hold.js';
 import type { Session } from '../session/session.js';
 import type { LockOptions, MutexOptions } from './mutex.js';
 

@@ -1,6 +1,6 @@
 import type { Etcd3 } from 'etcd3';
-import type { SharedWait } from '../core/shared-wait.js';
-import type { Hold } from '../hold.js';
+import type { SharedWait } from '../queue/shared-wait.js';
+import type { Hold } from '../queue/hold.js';
 import type { Session } from '../session/session.js';
 
 /**

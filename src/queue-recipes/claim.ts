@@ -1,7 +1,7 @@
 import type { Etcd3 } from 'etcd3';
-import { translateError } from '../core/etcd-errors.js';
-import { keyGone } from '../core/mirror-wait.js';
-import type { KeyValue } from '../core/watch.js';
+import { translateError } from '../etcd/etcd-errors.js';
+import { keyGone } from '../queue/mirror-wait.js';
+import type { KeyValue } from '../etcd/watch.js';
 import type { Session } from '../session/session.js';
 import type { ClaimKeys } from './layout.js';
 import { putBack } from './put-back.js';

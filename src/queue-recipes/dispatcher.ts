@@ -1,7 +1,7 @@
 import type { Etcd3 } from 'etcd3';
-import { isTransientError } from '../core/etcd-errors.js';
-import { PrefixMirror } from '../core/mirror.js';
-import type { KeyValue } from '../core/watch.js';
+import { isTransientError } from '../etcd/etcd-errors.js';
+import { PrefixMirror } from '../queue/mirror.js';
+import type { KeyValue } from '../etcd/watch.js';
 
 /** How a queue orders its items: Go's Queue by revision, Go's PriorityQueue by key. */
 export type ItemOrder = 'revision' | 'key';

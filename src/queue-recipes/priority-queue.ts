@@ -1,5 +1,5 @@
 import type { Etcd3 } from 'etcd3';
-import { translateError } from '../core/etcd-errors.js';
+import { translateError } from '../etcd/etcd-errors.js';
 import { InvalidArgumentError } from '../errors.js';
 import { priorityPrefix, sequentialKey } from './layout.js';
 import { readSequence } from './sequence.js';

@@ -1,8 +1,8 @@
 import type { Etcd3, ICompare, IRequestOp } from 'etcd3';
-import { translateError } from '../core/etcd-errors.js';
-import { uniqueKey } from '../core/keys.js';
-import type { KeyValue } from '../core/watch.js';
-import { toKeyValue } from '../core/watch.js';
+import { translateError } from '../etcd/etcd-errors.js';
+import { uniqueKey } from '../queue/keys.js';
+import type { KeyValue } from '../etcd/watch.js';
+import { toKeyValue } from '../etcd/watch.js';
 import { itemsPrefix, priorityOf, sequentialKey, type ClaimKeys } from './layout.js';
 import { readSequence } from './sequence.js';
 

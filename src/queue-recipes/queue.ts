@@ -1,6 +1,6 @@
 import type { Etcd3 } from 'etcd3';
-import { translateError } from '../core/etcd-errors.js';
-import { uniqueKey } from '../core/keys.js';
+import { translateError } from '../etcd/etcd-errors.js';
+import { uniqueKey } from '../queue/keys.js';
 import { itemsPrefix } from './layout.js';
 import { WorkQueue } from './work-queue.js';
 

@@ -1,5 +1,5 @@
 import type { Etcd3 } from 'etcd3';
-import { PrefixMirror } from '../core/mirror.js';
+import { PrefixMirror } from '../queue/mirror.js';
 import type { Session } from '../session/session.js';
 import { claimKeys, claimsPrefix, parseClaimKey } from './layout.js';
 import { putBack } from './put-back.js';

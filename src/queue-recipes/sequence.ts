@@ -1,5 +1,5 @@
 import type { Etcd3, ICompare, IRequestOp } from 'etcd3';
-import { prefixRangeEnd } from '../core/keys.js';
+import { prefixRangeEnd } from '../etcd/kv.js';
 import { nextSequence, priorityPrefix, sequenceGuardKey } from './layout.js';
 
 /** Where the next item of one priority goes, and the guard that makes taking it safe. */

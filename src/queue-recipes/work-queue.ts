@@ -1,8 +1,9 @@
 import { EtcdLeaseInvalidError, type Etcd3 } from 'etcd3';
-import { translateError } from '../core/etcd-errors.js';
-import { validateName } from '../core/keys.js';
-import { validateClient, validateSession, validateSignal } from '../core/validate.js';
-import type { KeyValue } from '../core/watch.js';
+import { translateError } from '../etcd/etcd-errors.js';
+import { validateName } from '../queue/keys.js';
+import { validateClient, validateSignal } from '../etcd/validate.js';
+import { validateSession } from '../session/validate.js';
+import type { KeyValue } from '../etcd/watch.js';
 import { InvalidArgumentError } from '../errors.js';
 import type { Session } from '../session/session.js';
 import { Claim, type QueueItem } from './claim.js';

@@ -1,4 +1,4 @@
-import type { KeyValue } from '../core/watch.js';
+import type { KeyValue } from '../etcd/watch.js';
 
 /** A contender's record, stored as JSON in its key: `{"weight":2,"value":"worker-1"}`. */
 export interface ContenderRecord {

@@ -1,5 +1,5 @@
-import type { Ticket } from '../core/queue.js';
-import { Hold } from '../hold.js';
+import type { Ticket } from '../queue/queue.js';
+import { Hold } from '../queue/hold.js';
 import type { Session } from '../session/session.js';
 
 /**

@@ -1,9 +1,9 @@
-import { streamCallOptions } from '../core/require-leader.js';
+import { streamCallOptions } from '../etcd/require-leader.js';
 import { streamBroken, streamRestored } from '../diagnostics/publish.js';
 import { performance } from 'node:perf_hooks';
 import type { Etcd3, IDuplexStream, ILeaseKeepAliveRequest, ILeaseKeepAliveResponse } from 'etcd3';
-import { currentToken, invalidateToken, isInvalidAuthToken } from '../core/auth.js';
-import { cancelStream } from '../core/streams.js';
+import { currentToken, invalidateToken, isInvalidAuthToken } from '../etcd/auth.js';
+import { cancelStream } from '../etcd/streams.js';
 import { RenewalLedger, type RenewalSend } from './renewals.js';
 
 /** What a session hears from the shared keep-alive stream about its lease. */

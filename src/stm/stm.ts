@@ -1,8 +1,8 @@
 import type { Etcd3, ICompare, IRangeResponse, IRequestOp, ITxnResponse } from 'etcd3';
-import { untilAborted } from '../core/abort.js';
-import { translateError } from '../core/etcd-errors.js';
-import { retryIdempotent } from '../core/txn.js';
-import { validateClient, validateSignal } from '../core/validate.js';
+import { untilAborted } from '../etcd/abort.js';
+import { translateError } from '../etcd/etcd-errors.js';
+import { retryIdempotent } from '../etcd/retry.js';
+import { validateClient, validateSignal } from '../etcd/validate.js';
 import { InvalidArgumentError, StmConflictError } from '../errors.js';
 import { backoffDelay, sleep } from './backoff.js';
 

@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import type { Etcd3 } from 'etcd3';
-import { prefixRangeEnd } from '../core/keys.js';
+import { prefixRangeEnd } from '../etcd/kv.js';
 import { rawClient } from './raw-client.js';
 import { openssl } from './tls.js';
 import type { AuthSetupOptions, EtcdAuth, EtcdTlsFiles } from './types.js';

@@ -1,5 +1,5 @@
 import type { Etcd3 } from 'etcd3';
-import { createClient, type ClientOptions } from '../client.js';
+import { createClient, type ClientOptions } from '../etcd/client.js';
 import type { EtcdAuth, EtcdTlsFiles } from './types.js';
 
 /** The clients a cluster handed out, closed when it stops. */

@@ -4,7 +4,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { Etcd3 } from 'etcd3';
-import type { ClientOptions } from '../client.js';
+import type { ClientOptions } from '../etcd/client.js';
 import { authServerArgs, enableAuth } from './auth.js';
 import { OwnedClients } from './clients.js';
 import { findLeader } from './health.js';

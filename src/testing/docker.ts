@@ -3,7 +3,7 @@
  * an optional dependency loaded only here, only then.
  */
 import type { Etcd3 } from 'etcd3';
-import type { ClientOptions } from '../client.js';
+import type { ClientOptions } from '../etcd/client.js';
 import { OwnedClients } from './clients.js';
 import { findLeader, waitForHealthy } from './health.js';
 import type { EtcdCluster, EtcdMember } from './types.js';

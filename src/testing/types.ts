@@ -1,5 +1,5 @@
 import type { Etcd3 } from 'etcd3';
-import type { ClientOptions } from '../client.js';
+import type { ClientOptions } from '../etcd/client.js';
 
 /** PEM files of a TLS etcd; `ca`, `cert` and `key` are what a client needs (etcdctl's flags). */
 export interface EtcdTlsFiles {

@@ -3,7 +3,7 @@
  * it claims, and etcd's own state shows which requests ran.
  */
 import { describe, expect, it } from 'vitest';
-import { createClient } from '../../src/client.js';
+import { createClient } from '../../src/etcd/client.js';
 import { useEtcd } from '../support/clients.js';
 import { sharedEtcdEndpoints } from '../support/etcd.js';
 import { uniquePrefix } from '../support/prefix.js';

@@ -16,7 +16,7 @@ import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import type { Etcd3 } from 'etcd3';
-import { createClient } from '../../src/client.js';
+import { createClient } from '../../src/etcd/client.js';
 import type { EtcdCluster, EtcdMember } from '../support/etcd-cluster.js';
 import { startMemberProxies, type MemberProxies } from '../support/proxy.js';
 import { check } from './checker.js';

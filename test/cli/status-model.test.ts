@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { KeyValue } from '../../src/core/kv.js';
+import type { KeyValue } from '../../src/etcd/kv.js';
 import { classify, groupPrimitives } from '../../src/cli/status-model.js';
 
 /** How `status` tells the primitives apart by their key layouts (pure; ops.test.ts runs it on etcd). */

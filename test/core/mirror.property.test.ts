@@ -11,9 +11,9 @@
 import fc from 'fast-check';
 import type { Etcd3 } from 'etcd3';
 import { describe, expect, it } from 'vitest';
-import { PrefixMirror } from '../../src/core/mirror.js';
-import { readPrefix } from '../../src/core/read.js';
-import type { KeyValue } from '../../src/core/watch.js';
+import { PrefixMirror } from '../../src/queue/mirror.js';
+import { readPrefix } from '../../src/etcd/read.js';
+import type { KeyValue } from '../../src/etcd/watch.js';
 import { usePrivateEtcd } from '../support/clients.js';
 import { uniquePrefix } from '../support/prefix.js';
 import { startProxy } from '../support/proxy.js';

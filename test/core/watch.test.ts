@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { firstValueFrom, type Subscription, take, toArray } from 'rxjs';
-import { PrefixMirror } from '../../src/core/mirror.js';
-import { watch, WatchCompactedError, type WatchEvent } from '../../src/core/watch.js';
+import { PrefixMirror } from '../../src/queue/mirror.js';
+import { watch, WatchCompactedError, type WatchEvent } from '../../src/etcd/watch.js';
 import { Mutex } from '../../src/index.js';
 import { startProxy } from '../support/proxy.js';
 import { eventually, useEtcd, usePrivateEtcd } from '../support/clients.js';

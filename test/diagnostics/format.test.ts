@@ -7,7 +7,7 @@ import {
   subscribeDiagnostics,
 } from '../../src/index.js';
 import { errorName, formatLine, listening, sessionEnded } from '../../src/diagnostics/publish.js';
-import { lossCause } from '../../src/diagnostics/trace.js';
+import { lossCause } from '../../src/queue/trace.js';
 
 describe('NODE_DEBUG line format', () => {
   it('is one line for any field values, names with newlines included', () => {

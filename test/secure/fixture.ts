@@ -5,7 +5,7 @@
 import { format, inspect } from 'node:util';
 import type { Etcd3 } from 'etcd3';
 import { afterAll, beforeAll, expect } from 'vitest';
-import type { ClientOptions } from '../../src/client.js';
+import type { ClientOptions } from '../../src/etcd/client.js';
 import type { Session, SessionOptions } from '../../src/index.js';
 import { useEtcd } from '../support/clients.js';
 import { type EtcdCluster, startEtcd } from '../support/etcd.js';

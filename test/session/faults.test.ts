@@ -1,8 +1,8 @@
 import { createHook } from 'node:async_hooks';
 import { describe, expect, it } from 'vitest';
 import { HoldLostError, Session, SessionExpiredError, type SessionState } from '../../src/index.js';
-import { invalidateToken } from '../../src/core/auth.js';
-import { keyGone } from '../../src/core/mirror-wait.js';
+import { invalidateToken } from '../../src/etcd/auth.js';
+import { keyGone } from '../../src/queue/mirror-wait.js';
 import { KeepAliveHub } from '../../src/session/keepalive-hub.js';
 import { blockEventLoop, eventually, useEtcd, usePrivateEtcd } from '../support/clients.js';
 import { sharedEtcdEndpoints } from '../support/etcd.js';

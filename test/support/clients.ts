@@ -1,6 +1,6 @@
 import type { Etcd3 } from 'etcd3';
 import { afterAll, afterEach, beforeAll } from 'vitest';
-import { createClient, type ClientOptions } from '../../src/client.js';
+import { createClient, type ClientOptions } from '../../src/etcd/client.js';
 import { Session, type SessionOptions } from '../../src/session/session.js';
 import { sharedEtcdEndpoints, startEtcd, type EtcdCluster, type StartEtcdOptions } from './etcd.js';
 

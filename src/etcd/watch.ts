@@ -1,7 +1,6 @@
 import type { Etcd3 } from 'etcd3';
 import { Observable } from 'rxjs';
-import { prefixRangeEnd } from './keys.js';
-import type { WatchBatch } from './kv.js';
+import { type WatchBatch, prefixRangeEnd } from './kv.js';
 import { WatchHub, type WatchEntry } from './watch-hub.js';
 
 export { type KeyValue, type WatchEvent, type WatchBatch, WatchCompactedError, toKeyValue } from './kv.js';

@@ -1,10 +1,10 @@
 import type { Etcd3 } from 'etcd3';
 import type { Subscription } from 'rxjs';
 import pRetry from 'p-retry';
-import { onClientClose } from './client-hooks.js';
-import { isTransientError, translateError } from './etcd-errors.js';
-import { readPrefix } from './read.js';
-import { type KeyValue, type WatchBatch, WatchCompactedError, watch } from './watch.js';
+import { onClientClose } from '../etcd/client-hooks.js';
+import { isTransientError, translateError } from '../etcd/etcd-errors.js';
+import { readPrefix } from '../etcd/read.js';
+import { type KeyValue, type WatchBatch, WatchCompactedError, watch } from '../etcd/watch.js';
 import { retryIf } from '../diagnostics/publish.js';
 
 /** A waiter on the queue under a prefix: see {@link PrefixMirror.addWaiter}. */

@@ -10,7 +10,7 @@ import {
   type Etcd3,
 } from 'etcd3';
 import { isBrokenCircuitError } from 'cockatiel';
-import { endpointsOf } from '../client.js';
+import { endpointsOf } from './client.js';
 import {
   EtcdConcurrencyError,
   EtcdUnavailableError,

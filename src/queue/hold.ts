@@ -1,11 +1,11 @@
 import type { ComparatorBuilder } from 'etcd3';
-import type { PrefixMirror } from './core/mirror.js';
-import { retryIdempotent } from './core/txn.js';
-import { watch, WatchCompactedError } from './core/watch.js';
-import { type HoldTrace, holdLost, holdReleased } from './diagnostics/trace.js';
-import { keyGone, type Ticket } from './core/queue.js';
-import { deleteIfCreated } from './core/txn.js';
-import type { Session } from './session/session.js';
+import type { PrefixMirror } from './mirror.js';
+import { retryIdempotent } from '../etcd/retry.js';
+import { watch, WatchCompactedError } from '../etcd/watch.js';
+import { type HoldTrace, holdLost, holdReleased } from './trace.js';
+import { keyGone, type Ticket } from './queue.js';
+import { deleteIfCreated } from './guarded.js';
+import type { Session } from '../session/session.js';
 
 /**
  * A held place at the front of a queue: a locked Mutex, a read or write lock, a semaphore permit,

@@ -42,18 +42,6 @@ export function uniqueKey(prefix: string): string {
   return prefix + nanos.toString();
 }
 
-/** The end of the key range of every key starting with `prefix` (etcd's prefix range_end). */
-export function prefixRangeEnd(prefix: string): Buffer {
-  const end = Buffer.from(prefix);
-  for (let i = end.length - 1; i >= 0; i--) {
-    if (end[i]! < 0xff) {
-      end[i]!++;
-      return end.subarray(0, i + 1);
-    }
-  }
-  return Buffer.from([0]);
-}
-
 function describe(value: unknown): string {
   return typeof value === 'string' ? `"${value}"` : typeof value;
 }

@@ -1,10 +1,10 @@
 import type { DiagnosticsOrigin } from '../diagnostics/events.js';
-import { type EnqueueTrace, type HoldTrace, traceEnqueue } from '../diagnostics/trace.js';
+import { type EnqueueTrace, type HoldTrace, traceEnqueue } from './trace.js';
 import type { Session } from '../session/session.js';
-import { untilAborted } from './abort.js';
+import { untilAborted } from '../etcd/abort.js';
 import { PrefixMirror } from './mirror.js';
 import { keyGone, waitOnMirror } from './mirror-wait.js';
-import { validateSignal } from './validate.js';
+import { validateSignal } from '../etcd/validate.js';
 import {
   addSuppressed,
   createOrGet,
@@ -12,8 +12,8 @@ import {
   markLeftBehind,
   type OwnKey,
   type Probe,
-} from './txn.js';
-import type { KeyValue } from './watch.js';
+} from './guarded.js';
+import type { KeyValue } from '../etcd/watch.js';
 
 /**
  * Whether a contender may proceed, given the keys ahead of it (oldest first) and its own key.
@@ -228,4 +228,4 @@ async function createOwnKey(req: EnqueueRequest, patience: AbortSignal | undefin
 }
 
 export { keyGone };
-export { leftBehind } from './txn.js';
+export { leftBehind } from './guarded.js';

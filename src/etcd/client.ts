@@ -1,10 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { Etcd3, type IOptions } from 'etcd3';
 import { ExponentialBackoff, type IBackoff } from 'cockatiel';
-import { shareAuthChannel } from './core/auth.js';
-import { HostHealth, RetryUnsentPolicy } from './core/host-health.js';
-import { type RequireLeader, requireLeaderOptions, setRequireLeader } from './core/require-leader.js';
-import { InvalidArgumentError } from './errors.js';
+import { shareAuthChannel } from './auth.js';
+import { HostHealth, RetryUnsentPolicy } from './host-health.js';
+import { type RequireLeader, requireLeaderOptions, setRequireLeader } from './require-leader.js';
+import { InvalidArgumentError } from '../errors.js';
 
 /** TLS material for a secure cluster: file paths or buffers (PEM). */
 export interface TlsOptions {

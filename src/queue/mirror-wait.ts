@@ -1,6 +1,6 @@
 import type { PrefixMirror } from './mirror.js';
 import { HoldLostError } from '../errors.js';
-import type { KeyValue } from './watch.js';
+import type { KeyValue } from '../etcd/watch.js';
 import type { Session } from '../session/session.js';
 
 /** What a wait on a mirror watches, besides its own trigger, to end early. */

@@ -1,8 +1,7 @@
 import type { Etcd3 } from 'etcd3';
 import { translateError } from './etcd-errors.js';
-import { prefixRangeEnd } from './keys.js';
-import { retryIdempotent } from './txn.js';
-import { type KeyValue, toKeyValue } from './kv.js';
+import { retryIdempotent } from './retry.js';
+import { type KeyValue, prefixRangeEnd, toKeyValue } from './kv.js';
 
 export interface ReadPrefixOptions {
   /** At most this many keys, oldest first (0 or absent: all). */

@@ -1,5 +1,4 @@
 import { InvalidArgumentError } from '../errors.js';
-import type { Session } from '../session/session.js';
 import type { Etcd3 } from 'etcd3';
 
 /**
@@ -17,21 +16,6 @@ export function validateClient(client: unknown, what: string): asserts client is
   }
 }
 
-/** `session` must be a Session. */
-export function validateSession(session: unknown, what: string): asserts session is Session {
-  const s = session as Partial<Session> | null | undefined;
-  if (
-    typeof s !== 'object' ||
-    s === null ||
-    typeof s.leaseId !== 'string' ||
-    !(s.signal instanceof AbortSignal)
-  ) {
-    throw new InvalidArgumentError(
-      `${what} needs a Session, got ${describe(session)}: pass await Session.create(client)`,
-    );
-  }
-}
-
 /** `signal`, when given, must be an AbortSignal. */
 export function validateSignal(signal: unknown, what: string): asserts signal is AbortSignal | undefined {
   if (signal !== undefined && !(signal instanceof AbortSignal)) {
@@ -41,7 +25,8 @@ export function validateSignal(signal: unknown, what: string): asserts signal is
   }
 }
 
-function describe(value: unknown): string {
+/** How a wrong argument is named in messages. */
+export function describe(value: unknown): string {
   if (value === null) return 'null';
   if (Array.isArray(value)) return 'an array';
   return typeof value === 'string' ? `"${value}"` : typeof value;

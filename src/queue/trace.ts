@@ -1,9 +1,9 @@
 import { performance } from 'node:perf_hooks';
 import { HoldLostError, SessionClosedError } from '../errors.js';
-import type { KeyValue } from '../core/watch.js';
+import type { KeyValue } from '../etcd/watch.js';
 import type { Session } from '../session/session.js';
-import type { ContenderFields, DiagnosticsOrigin, LossCause } from './events.js';
-import { emit, errorName, listening, sessionCause } from './publish.js';
+import type { ContenderFields, DiagnosticsOrigin, LossCause } from '../diagnostics/events.js';
+import { emit, errorName, listening, sessionCause } from '../diagnostics/publish.js';
 
 /**
  * What a hold carries for its `release` and `lost` events: where it came from and since when it

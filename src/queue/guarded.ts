@@ -1,69 +1,14 @@
 import type { Etcd3, ITxnResponse } from 'etcd3';
-import { EtcdLeaseInvalidError, GRPCDeadlineExceededError } from 'etcd3';
-import pRetry from 'p-retry';
+import { EtcdLeaseInvalidError } from 'etcd3';
 import type { Session } from '../session/session.js';
-import { isTransientError, translateError } from './etcd-errors.js';
-import { prefixRangeEnd } from './keys.js';
-import { type KeyValue, toKeyValue } from './kv.js';
-import { retryIf, retrying } from '../diagnostics/publish.js';
+import { isTransientError, translateError } from '../etcd/etcd-errors.js';
+import { type KeyValue, prefixRangeEnd, toKeyValue } from '../etcd/kv.js';
+import { retryIdempotent, retryUntilAborted } from '../etcd/retry.js';
 
 /**
- * Retries an idempotent call on connection trouble, briefly (the client's deadline bounds each
- * try). The first try runs bare: this is the hot path of every lock and release, and p-retry's
- * bookkeeping is only worth paying once something failed.
+ * Guarded operations on a contender's own key: created only if absent, deleted only while its
+ * create revision (or lease) is still ours, so a retried or late call never touches a newer key.
  */
-export async function retryIdempotent<T>(fn: () => Promise<T>, signal?: AbortSignal): Promise<T> {
-  try {
-    return await fn();
-  } catch (err) {
-    if (!worthRetrying(err) || signal?.aborted) throw err;
-    retrying('call', err, 1, 0);
-    return pRetry(fn, {
-      retries: 2,
-      minTimeout: 50,
-      maxTimeout: 500,
-      shouldRetry: (ctx) => retryIf(worthRetrying(ctx.error), 'call', ctx, 1),
-      ...(signal ? { signal } : {}),
-    });
-  }
-}
-
-/**
- * Retries an idempotent call on connection trouble until `signal` aborts (then its reason).
- * A result that arrives after the abort is still returned, never dropped: it may be a key this
- * call created, which the caller must know of to delete it (p-retry would discard it).
- */
-export async function retryUntilAborted<T>(fn: () => Promise<T>, signal: AbortSignal): Promise<T> {
-  for (let failures = 0; ; failures++) {
-    try {
-      return await fn();
-    } catch (err) {
-      if (!isTransientError(err) || signal.aborted) throw err;
-      retrying('enqueue', err, failures + 1);
-    }
-    const delay = Math.min(1000, 50 * 2 ** Math.min(failures, 5)) * (0.5 + Math.random() / 2);
-    await new Promise<void>((resolve, reject) => {
-      const onAbort = () => {
-        clearTimeout(timer);
-        reject(signal.reason as Error);
-      };
-      const timer = setTimeout(() => {
-        signal.removeEventListener('abort', onAbort);
-        resolve();
-      }, delay);
-      signal.addEventListener('abort', onAbort, { once: true });
-    });
-  }
-}
-
-/**
- * Connection trouble that fails fast (refused, reset, leader change) is worth another try; a call
- * that ran into its deadline already spent the whole budget, and repeating it would multiply the
- * caller's wait against a member that does not answer (the next call goes to another member).
- */
-function worthRetrying(err: unknown): boolean {
-  return isTransientError(err) && !(err instanceof GRPCDeadlineExceededError);
-}
 
 /** Which keys the enqueue transaction reads besides the own key: see {@link createOrGet}. */
 export interface Probe {

@@ -42,3 +42,15 @@ export function toKeyValue(kv: IKeyValue): KeyValue {
     leaseId: kv.lease || '0',
   };
 }
+
+/** The end of the key range of every key starting with `prefix` (etcd's prefix range_end). */
+export function prefixRangeEnd(prefix: string): Buffer {
+  const end = Buffer.from(prefix);
+  for (let i = end.length - 1; i >= 0; i--) {
+    if (end[i]! < 0xff) {
+      end[i]!++;
+      return end.subarray(0, i + 1);
+    }
+  }
+  return Buffer.from([0]);
+}
