@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { Etcd3, type IOptions } from 'etcd3';
 import { ExponentialBackoff, type IBackoff } from 'cockatiel';
 import { shareAuthChannel } from './auth.js';
+import { clientState, slotKey } from './client-state.js';
 import { HostHealth, RetryUnsentPolicy } from './host-health.js';
 import { type RequireLeader, requireLeaderOptions, setRequireLeader } from './require-leader.js';
 import { InvalidArgumentError } from '../errors.js';
@@ -42,7 +43,7 @@ export interface ClientOptions extends Partial<Omit<IOptions, 'hosts' | 'auth'>>
 const DEFAULT_CALL_TIMEOUT_MS = 5000;
 
 /** Endpoints each client created here was given, for error messages (never credentials). */
-const clientEndpoints = new WeakMap<Etcd3, readonly string[]>();
+const ENDPOINTS = slotKey<readonly string[]>('endpoints');
 
 /**
  * Creates an `Etcd3` client tuned for coordination:
@@ -111,14 +112,14 @@ export function createClient(options: ClientOptions = {}): Etcd3 {
   };
   const client = new Etcd3(etcdOptions);
   if (login) shareAuthChannel(client);
-  clientEndpoints.set(client, hosts);
+  clientState(client).set(ENDPOINTS, hosts);
   setRequireLeader(client, leaderMode);
   return client;
 }
 
 /** The endpoints a client talks to, for error messages. */
 export function endpointsOf(client: Etcd3): readonly string[] {
-  const known = clientEndpoints.get(client);
+  const known = clientState(client).peek(ENDPOINTS);
   if (known) return known;
   // etcd3 keeps its options on a protected field; read only the hosts.
   const hosts = (client as unknown as { options?: { hosts?: string | string[] } }).options?.hosts;

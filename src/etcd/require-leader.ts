@@ -1,5 +1,6 @@
 import { type CallOptions, InterceptingCall, type Interceptor } from '@grpc/grpc-js';
 import type { Etcd3 } from 'etcd3';
+import { clientState, slotKey } from './client-state.js';
 
 /** etcd's gRPC metadata key and value (rpctypes.MetadataRequireLeaderKey / MetadataHasLeader). */
 const REQUIRE_LEADER_KEY = 'hasleader';
@@ -38,11 +39,11 @@ export function requireLeaderOptions(
   return { interceptors: [requireLeaderInterceptor] };
 }
 
-const modes = new WeakMap<Etcd3, RequireLeader>();
+const MODE = slotKey<RequireLeader>('require-leader mode');
 
 /** Records the `requireLeader` setting createClient was given for `client`. */
 export function setRequireLeader(client: Etcd3, mode: RequireLeader): void {
-  modes.set(client, mode);
+  clientState(client).set(MODE, mode);
 }
 
 /**
@@ -51,7 +52,7 @@ export function setRequireLeader(client: Etcd3, mode: RequireLeader): void {
  * library's own streams must not stay silent on a member cut off from the quorum.
  */
 export function streamCallOptions(client: Etcd3): Pick<CallOptions, 'interceptors'> {
-  return requireLeaderOptions(modes.get(client) ?? 'streams', true);
+  return requireLeaderOptions(clientState(client).peek(MODE) ?? 'streams', true);
 }
 
 /** Whether an error (or a watch's cancel reason) is etcd's "no leader" refusal. */

@@ -9,7 +9,7 @@ import {
   type IWatchResponse,
 } from 'etcd3';
 import { currentToken, invalidateToken, isInvalidAuthToken } from './auth.js';
-import { onClientClose } from './client-hooks.js';
+import { clientState, slotKey } from './client-state.js';
 import { tlsHint } from './etcd-errors.js';
 import { type WatchBatch, WatchCompactedError, type WatchEvent, toKeyValue } from './kv.js';
 import { streamCallOptions } from './require-leader.js';
@@ -34,7 +34,7 @@ export interface WatchEntry {
 /** A watch refused this many times in a row for an invalid token, even after renewals, fails. */
 const MAX_TOKEN_RENEWALS = 3;
 
-const hubs = new WeakMap<Etcd3, WatchHub>();
+const HUB = slotKey<WatchHub>('watch hub');
 
 /**
  * The one watch stream of a client. etcd answers watch creations in order but gives no way to
@@ -53,18 +53,13 @@ export class WatchHub {
   private creating: WatchEntry | undefined;
 
   private constructor(private readonly client: Etcd3) {
-    onClientClose(client, () => {
+    clientState(client).onClose(() => {
       this.shutdown(new Error('the etcd client was closed'));
     });
   }
 
   static of(client: Etcd3): WatchHub {
-    let hub = hubs.get(client);
-    if (!hub) {
-      hub = new WatchHub(client);
-      hubs.set(client, hub);
-    }
-    return hub;
+    return clientState(client).slot(HUB, () => new WatchHub(client));
   }
 
   add(entry: WatchEntry): void {

@@ -1,4 +1,4 @@
-import type { Etcd3 } from 'etcd3';
+import { clientState, slotKey } from '../etcd/client-state.js';
 import type { SharedWait } from '../queue/shared-wait.js';
 import type { Hold } from '../queue/hold.js';
 import type { Session } from '../session/session.js';
@@ -31,14 +31,11 @@ class SessionHolds {
   }
 }
 
-const registry = new WeakMap<Etcd3, Map<string, SessionHolds>>();
+/** The client's mutex slots, by session lease. */
+const HOLDS = slotKey<Map<string, SessionHolds>>('mutex holds by lease');
 
 export function sessionHolds(session: Session): SessionHolds {
-  let byLease = registry.get(session.client);
-  if (!byLease) {
-    byLease = new Map();
-    registry.set(session.client, byLease);
-  }
+  const byLease = clientState(session.client).slot(HOLDS, () => new Map<string, SessionHolds>());
   let holds = byLease.get(session.leaseId);
   if (!holds) {
     holds = new SessionHolds();

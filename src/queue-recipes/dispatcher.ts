@@ -1,4 +1,5 @@
 import type { Etcd3 } from 'etcd3';
+import { clientState, slotKey } from '../etcd/client-state.js';
 import { isTransientError } from '../etcd/etcd-errors.js';
 import { PrefixMirror } from '../queue/mirror.js';
 import type { KeyValue } from '../etcd/watch.js';
@@ -21,7 +22,8 @@ interface Taker<R> {
   busy: boolean;
 }
 
-const dispatchers = new WeakMap<Etcd3, Map<string, Dispatcher>>();
+/** The client's dispatchers, by order and prefix. */
+const DISPATCHERS = slotKey<Map<string, Dispatcher>>('queue dispatchers');
 
 /**
  * Hands the items of one queue to the `take()` calls of one client, oldest first.
@@ -72,11 +74,7 @@ export class Dispatcher {
 
   /** The dispatcher of `prefix` on `client`, shared: call {@link release} once per acquire. */
   static acquire(client: Etcd3, prefix: string, order: ItemOrder): Dispatcher {
-    let byId = dispatchers.get(client);
-    if (!byId) {
-      byId = new Map();
-      dispatchers.set(client, byId);
-    }
+    const byId = clientState(client).slot(DISPATCHERS, () => new Map<string, Dispatcher>());
     const id = `${order}:${prefix}`;
     let d = byId.get(id);
     if (!d) {
@@ -244,7 +242,7 @@ export class Dispatcher {
   private forget(): void {
     for (const stop of this.stops.splice(0)) stop();
     clearTimeout(this.retryTimer);
-    const byId = dispatchers.get(this.client);
+    const byId = clientState(this.client).peek(DISPATCHERS);
     if (byId?.get(this.id) === this) {
       byId.delete(this.id);
       this.mirror.release();

@@ -1,10 +1,12 @@
 import type { Etcd3 } from 'etcd3';
+import { clientState, slotKey } from '../etcd/client-state.js';
 import { PrefixMirror } from '../queue/mirror.js';
 import type { Session } from '../session/session.js';
 import { claimKeys, claimsPrefix, parseClaimKey } from './layout.js';
 import { putBack } from './put-back.js';
 
-const redeliverers = new WeakMap<Etcd3, Map<string, Redeliverer>>();
+/** The client's redeliverers, by queue name. */
+const REDELIVERERS = slotKey<Map<string, Redeliverer>>('queue redeliverers');
 const enlisted = new WeakMap<Session, Set<string>>();
 
 /**
@@ -59,11 +61,7 @@ export class Redeliverer {
   }
 
   private static acquire(client: Etcd3, name: string): Redeliverer {
-    let byName = redeliverers.get(client);
-    if (!byName) {
-      byName = new Map();
-      redeliverers.set(client, byName);
-    }
+    const byName = clientState(client).slot(REDELIVERERS, () => new Map<string, Redeliverer>());
     let r = byName.get(name);
     if (!r) {
       r = new Redeliverer(client, name, PrefixMirror.acquire(client, claimsPrefix(name)));
@@ -77,7 +75,7 @@ export class Redeliverer {
     if (--this.refs > 0) return;
     for (const stop of this.stops.splice(0)) stop();
     clearTimeout(this.retryTimer);
-    const byName = redeliverers.get(this.client);
+    const byName = clientState(this.client).peek(REDELIVERERS);
     if (byName?.get(this.name) === this) byName.delete(this.name);
     this.mirror.release();
   }

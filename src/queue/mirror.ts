@@ -1,7 +1,7 @@
 import type { Etcd3 } from 'etcd3';
 import type { Subscription } from 'rxjs';
 import pRetry from 'p-retry';
-import { onClientClose } from '../etcd/client-hooks.js';
+import { clientState, slotKey } from '../etcd/client-state.js';
 import { isTransientError, translateError } from '../etcd/etcd-errors.js';
 import { readPrefix } from '../etcd/read.js';
 import { type KeyValue, type WatchBatch, WatchCompactedError, watch } from '../etcd/watch.js';
@@ -20,7 +20,8 @@ export interface MirrorWaiter {
 /** Keeps a mirror from closing when its last user leaves, so back-to-back operations reuse it. */
 const LINGER_MS = 1000;
 
-const mirrors = new WeakMap<Etcd3, Map<string, PrefixMirror>>();
+/** The client's mirrors, by prefix. */
+const MIRRORS = slotKey<Map<string, PrefixMirror>>('prefix mirrors');
 
 /**
  * The keys under one prefix, kept in creation order from one long-lived watch: the shared view of
@@ -65,7 +66,7 @@ export class PrefixMirror {
       this.rejectReady = reject;
     });
     this.readyPromise.catch(noop);
-    this.unhook = onClientClose(client, () => {
+    this.unhook = clientState(client).onClose(() => {
       this.fail(new Error('the etcd client was closed'));
     });
     this.start();
@@ -73,11 +74,7 @@ export class PrefixMirror {
 
   /** The mirror of `prefix` on `client`, shared and reference-counted: call {@link release} once. */
   static acquire(client: Etcd3, prefix: string): PrefixMirror {
-    let byPrefix = mirrors.get(client);
-    if (!byPrefix) {
-      byPrefix = new Map();
-      mirrors.set(client, byPrefix);
-    }
+    const byPrefix = clientState(client).slot(MIRRORS, () => new Map<string, PrefixMirror>());
     let mirror = byPrefix.get(prefix);
     if (!mirror) {
       mirror = new PrefixMirror(client, prefix);
@@ -335,7 +332,7 @@ export class PrefixMirror {
   private forget(): void {
     this.unhook();
     clearTimeout(this.lingerTimer);
-    const byPrefix = mirrors.get(this.client);
+    const byPrefix = clientState(this.client).peek(MIRRORS);
     if (byPrefix?.get(this.prefix) === this) byPrefix.delete(this.prefix);
   }
 }

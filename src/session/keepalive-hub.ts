@@ -3,6 +3,7 @@ import { streamBroken, streamRestored } from '../diagnostics/publish.js';
 import { performance } from 'node:perf_hooks';
 import type { Etcd3, IDuplexStream, ILeaseKeepAliveRequest, ILeaseKeepAliveResponse } from 'etcd3';
 import { currentToken, invalidateToken, isInvalidAuthToken } from '../etcd/auth.js';
+import { clientState, slotKey } from '../etcd/client-state.js';
 import { cancelStream } from '../etcd/streams.js';
 import { RenewalLedger, type RenewalSend } from './renewals.js';
 
@@ -23,7 +24,7 @@ export interface KeepAliveListener {
 
 type Stream = IDuplexStream<ILeaseKeepAliveRequest, ILeaseKeepAliveResponse>;
 
-const hubs = new WeakMap<Etcd3, KeepAliveHub>();
+const HUB = slotKey<KeepAliveHub>('keep-alive hub');
 
 /**
  * One LeaseKeepAlive stream per client, shared by every session on it (as Go's lessor does):
@@ -45,12 +46,7 @@ export class KeepAliveHub {
 
   /** The hub of `client`, created on first use. */
   static of(client: Etcd3): KeepAliveHub {
-    let hub = hubs.get(client);
-    if (!hub) {
-      hub = new KeepAliveHub(client);
-      hubs.set(client, hub);
-    }
-    return hub;
+    return clientState(client).slot(HUB, () => new KeepAliveHub(client));
   }
 
   /** Starts routing renewals of `leaseId` to `listener`; returns the function that stops it. */

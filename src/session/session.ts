@@ -5,7 +5,7 @@ import { type Observable, ReplaySubject, Subject } from 'rxjs';
 import { translateError } from '../etcd/etcd-errors.js';
 import { InvalidArgumentError, SessionClosedError, SessionExpiredError, leaseHex } from '../errors.js';
 import { untilAborted, untilAbortedOrUndo } from '../etcd/abort.js';
-import { onClientClose } from '../etcd/client-hooks.js';
+import { clientState } from '../etcd/client-state.js';
 import { validateClient, validateSignal } from '../etcd/validate.js';
 import { KeepAliveHub, type KeepAliveListener, normalizeId } from './keepalive-hub.js';
 import { RenewalTracker, renewalTiming, type RenewalSend } from './renewals.js';
@@ -131,7 +131,7 @@ export class Session implements AsyncDisposable {
       },
     };
     this.unregister = this.hub.register(leaseId, this.listener);
-    this.unhookClose = onClientClose(client, () => {
+    this.unhookClose = clientState(client).onClose(() => {
       this.orphan();
     });
     this.wake();
