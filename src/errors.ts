@@ -84,14 +84,53 @@ export class LockedError extends EtcdConcurrencyError {
   }
 }
 
-/** `proclaim()` or `resign()` was called by a candidate that is not the leader. */
-export class NotLeaderError extends EtcdConcurrencyError {}
+/**
+ * `proclaim()` was called by a candidate that is not (or no longer) the leader. Its election's
+ * name is `name_` (as on {@link LockedError}: `name` is the error's own, `'NotLeaderError'`).
+ */
+export class NotLeaderError extends EtcdConcurrencyError {
+  /** The election's name. */
+  readonly name_: string;
+  /**
+   * The term (the own key's create revision) whose leadership turned out to be lost, or
+   * undefined when this session was not leading at all.
+   */
+  readonly term: bigint | undefined;
+  constructor(name: string, term: bigint | undefined, message: string) {
+    super(message);
+    this.name_ = name;
+    this.term = term;
+  }
+}
 
 /** `leader()` found no leader in the election. */
 export class NoLeaderError extends EtcdConcurrencyError {}
 
-/** `tryAcquire()` found no room in the semaphore. */
-export class SemaphoreFullError extends EtcdConcurrencyError {}
+/**
+ * `tryAcquire()` found no room in the semaphore: `used` of `permits` are held by `holders`
+ * (as of the transaction that looked). The semaphore's name is `name_` (`name` is the error's own).
+ */
+export class SemaphoreFullError extends EtcdConcurrencyError {
+  /** The semaphore's name. */
+  readonly name_: string;
+  /** The semaphore's number of permits. */
+  readonly permits: number;
+  /** How many of them are held. */
+  readonly used: number;
+  /** Who holds them, oldest first: each holder's key, its weight and its session's lease id (decimal). */
+  readonly holders: readonly { key: string; weight: number; leaseId: string }[];
+  constructor(
+    name: string,
+    facts: Pick<SemaphoreFullError, 'permits' | 'used' | 'holders'>,
+    message: string,
+  ) {
+    super(message);
+    this.name_ = name;
+    this.permits = facts.permits;
+    this.used = facts.used;
+    this.holders = facts.holders;
+  }
+}
 
 /** Participants of one semaphore disagree on its number of permits. */
 export class SemaphoreConfigError extends EtcdConcurrencyError {}

@@ -1,13 +1,19 @@
-import type { Etcd3 } from 'etcd3';
+import { EtcdLeaseInvalidError, type Etcd3 } from 'etcd3';
 import type { Observable } from 'rxjs';
+import { untilAborted } from '../etcd/abort.js';
+import { translateError } from '../etcd/etcd-errors.js';
+import { retryIdempotent } from '../etcd/retry.js';
+import { InvalidArgumentError, NotLeaderError } from '../errors.js';
+import { addSuppressed, deleteIfCreated } from '../queue/guarded.js';
+import { Hold } from '../queue/hold.js';
+import type { HeldWork } from '../queue/hold-forever.js';
 import { prefixOf, sessionKey, validateName } from '../queue/keys.js';
-import { validateSession } from '../session/validate.js';
-import { InvalidArgumentError } from '../errors.js';
-import type { Hold } from '../queue/hold.js';
+import { enqueue, leftBehind } from '../queue/queue.js';
+import { SharedWait } from '../queue/shared-wait.js';
 import type { Session } from '../session/session.js';
+import { validateSession } from '../session/validate.js';
 import { Candidacy } from './candidacy.js';
 import { type LeadOptions, leadElection } from './lead.js';
-import { type HeldWork } from '../queue/hold-forever.js';
 import { type LeaderInfo, readLeader } from './leader.js';
 import { observeLeader } from './observe.js';
 
@@ -79,7 +85,30 @@ export class Election {
    */
   async campaign(value: string | Buffer, options: CampaignOptions = {}): Promise<Hold> {
     checkValue(value);
-    return this.candidacy.campaign(value, options.signal);
+    const { signal } = options;
+    const c = this.candidacy;
+    signal?.throwIfAborted();
+    this.session.throwIfEnded();
+    let hold = c.currentHold;
+    while (!hold) {
+      const unreleased = c.hold?.releaseRequested ? c.hold : undefined;
+      if (unreleased) {
+        // A resign whose delete failed may have run: finish it before campaigning again.
+        await untilAborted(c.releaseHold(unreleased), signal);
+      } else if (c.resigning) {
+        await untilAborted(c.resigning.catch(noop), signal);
+      } else if (c.pending?.withdrawn) {
+        await untilAborted(c.pending.promise.catch(noop), signal);
+      } else {
+        // A campaign of this session under way is joined (each caller under its own signal)
+        // rather than raced for the same key.
+        hold = await (c.pending ?? this.start(value)).join(signal);
+      }
+      hold ??= c.currentHold;
+    }
+    // Campaigning again while leader keeps the leadership and updates the value (Go's behaviour).
+    await this.proclaimIfChanged(value);
+    return hold;
   }
 
   /**
@@ -88,7 +117,45 @@ export class Election {
    */
   async proclaim(value: string | Buffer): Promise<void> {
     checkValue(value);
-    return this.candidacy.proclaim(value);
+    const c = this.candidacy;
+    const term = c.term;
+    if (term === undefined || term === null) {
+      throw new NotLeaderError(
+        this.name,
+        undefined,
+        `Election "${this.name}": this session is not the leader${c.pending ? ' (its campaign is still waiting)' : ''}; campaign() first`,
+      );
+    }
+    const client = this.session.client;
+    const key = Buffer.from(this.key);
+    const data = Buffer.from(value);
+    let succeeded: boolean;
+    try {
+      const res = await retryIdempotent(() =>
+        client.kv.txn({
+          compare: [{ key, target: 'Create', result: 'Equal', create_revision: term.toString() }],
+          success: [{ request_put: { key, value: data, lease: this.session.leaseId } }],
+          failure: [],
+        }),
+      );
+      succeeded = res.succeeded;
+    } catch (err) {
+      if (err instanceof EtcdLeaseInvalidError) {
+        this.session.reportLeaseGone();
+        this.session.throwIfEnded();
+      }
+      throw translateError(err, client, this.key);
+    }
+    if (!succeeded) {
+      if (c.term === term) c.term = undefined;
+      throw new NotLeaderError(
+        this.name,
+        term,
+        `Election "${this.name}": leadership is lost, key "${this.key}" (term ${term}) no longer exists: ` +
+          `its lease ended or another client deleted it; campaign() again`,
+      );
+    }
+    c.value = data;
   }
 
   /**
@@ -97,8 +164,16 @@ export class Election {
    * leads after one watch event. A no-op when this session is not a candidate. If the delete
    * fails (etcd unreachable) it rejects and keeps its state, so calling it again finishes the job.
    */
-  resign(): Promise<void> {
-    return this.candidacy.resign();
+  async resign(): Promise<void> {
+    const c = this.candidacy;
+    while (c.resigning) await c.resigning.catch(noop);
+    const resigning = this.withdrawAndResign();
+    c.resigning = resigning;
+    try {
+      await resigning;
+    } finally {
+      if (c.resigning === resigning) c.resigning = undefined;
+    }
   }
 
   /**
@@ -169,10 +244,137 @@ export class Election {
   get hold(): Hold | undefined {
     return this.candidacy.currentHold;
   }
+
+  /** Withdraws a waiting campaign, then deletes the own key if this session has one. */
+  private async withdrawAndResign(): Promise<void> {
+    const c = this.candidacy;
+    const pending = c.pending;
+    if (pending) {
+      pending.withdraw(
+        new DOMException(`The campaign in election "${this.name}" was withdrawn by resign()`, 'AbortError'),
+      );
+      const failure = await pending.promise.then(
+        () => undefined,
+        (err: unknown) => err,
+      );
+      // The queue deletes the key of a withdrawn campaign; if that failed (etcd unreachable), it
+      // said so on the error, with the key's revision when known. Until a delete succeeds, the
+      // term makes the next resign() try again (`null`: revision unknown, guarded by our lease —
+      // safe, as no campaign of this session can start before this resign ends).
+      if (failure !== undefined && leftBehind(failure) !== undefined && this.session.isActive) {
+        c.term = leftBehind(failure)?.createRevision ?? null;
+      }
+    }
+    const hold = c.hold;
+    if (hold) {
+      await c.releaseHold(hold);
+      return;
+    }
+    const term = c.term;
+    if (term !== undefined && this.session.isActive) {
+      // An earlier resign failed: finish it.
+      await this.deleteOwnKey(term);
+      if (c.term === term) c.term = undefined;
+    }
+  }
+
+  /** Starts this session's campaign, which every campaign() of the session joins until it ends. */
+  private start(value: string | Buffer): SharedWait<Hold> {
+    const c = this.candidacy;
+    const wait = new SharedWait<Hold>(
+      (signal) => this.run(value, signal),
+      (late) => c.releaseHold(late).catch(noop), // won as it was withdrawn: resign() handles a failure
+    );
+    c.pending = wait;
+    const clear = () => {
+      if (c.pending === wait) c.pending = undefined;
+    };
+    wait.promise.then(clear, clear);
+    return wait;
+  }
+
+  /** The campaign: queue up behind the older candidates and lead when none is left ahead. */
+  private async run(value: string | Buffer, signal: AbortSignal): Promise<Hold> {
+    const c = this.candidacy;
+    // The queue builds the hold in the instant the wait succeeds and checks the own key then
+    // (Go never re-checks: etcd#11051); from then on the hold watches it.
+    const hold: Hold = await enqueue(
+      {
+        session: this.session,
+        prefix: this.prefix,
+        key: this.key,
+        value,
+        isReady: (ahead) => ahead.length === 0,
+        probe: { prefix: this.prefix, limit: 1 },
+        origin: { primitive: 'election', name: this.name },
+        signal,
+      },
+      (ticket) => {
+        c.value = ticket.kv.value;
+        let built: Hold | undefined = undefined;
+        built = new Hold(this.session, ticket, () => {
+          if (built) c.ended(built);
+        });
+        return built;
+      },
+    );
+    c.hold = hold;
+    c.term = hold.fencingToken;
+    try {
+      // The key existed already (another Election object or process on this lease made it):
+      // take it over with our value, as Go does, before reporting leadership.
+      await this.proclaimIfChanged(value);
+    } catch (err) {
+      // Never leave a candidate behind (etcd#21128). Not resign(): it would wait for this campaign.
+      if (c.hold === hold) c.hold = undefined;
+      await hold.release().then(
+        () => {
+          if (c.term === hold.fencingToken) c.term = undefined;
+        },
+        (cleanup: unknown) => {
+          addSuppressed(err, cleanup); // the term stays: resign() deletes the key
+        },
+      );
+      throw err;
+    }
+    if (hold.signal.aborted) throw hold.signal.reason as Error; // lost while proclaiming
+    c.setLeading(true);
+    return hold;
+  }
+
+  private async proclaimIfChanged(value: string | Buffer): Promise<void> {
+    if (this.candidacy.value?.equals(Buffer.from(value))) return;
+    await this.proclaim(value);
+  }
+
+  /** Deletes the own key: guarded by its create revision, or by our lease when it is unknown. */
+  private async deleteOwnKey(term: bigint | null): Promise<void> {
+    const client = this.session.client;
+    if (term !== null) {
+      await deleteIfCreated(client, this.key, term);
+      return;
+    }
+    const key = Buffer.from(this.key);
+    try {
+      await retryIdempotent(() =>
+        client.kv.txn({
+          compare: [{ key, target: 'Lease', result: 'Equal', lease: this.session.leaseId }],
+          success: [{ request_delete_range: { key } }],
+          failure: [],
+        }),
+      );
+    } catch (err) {
+      throw translateError(err, client, this.key);
+    }
+  }
 }
 
 function checkValue(value: unknown): void {
   if (typeof value !== 'string' && !Buffer.isBuffer(value)) {
     throw new InvalidArgumentError(`Election value must be a string or a Buffer, got ${typeof value}`);
   }
+}
+
+function noop(): void {
+  /* nothing */
 }

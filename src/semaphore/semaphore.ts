@@ -136,6 +136,12 @@ export class Semaphore {
     const waiting = outcome.ahead.length - holders.length;
     const atLeast = outcome.ahead.length > this.permits ? 'at least ' : ''; // the probe stops there
     throw new SemaphoreFullError(
+      this.name,
+      {
+        permits: this.permits,
+        used,
+        holders: holders.map((h) => ({ key: h.key, weight: h.weight, leaseId: h.leaseId })),
+      },
       `Semaphore "${this.name}" has no room for weight ${weight}: ${used} of ${this.permits} permits are held ` +
         `by ${holders.length} holder(s)` +
         (waiting > 0 ? ` and ${atLeast}${waiting} contender(s) wait ahead` : '') +

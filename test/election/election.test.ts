@@ -129,7 +129,9 @@ describe('Election', () => {
     const leader = new Election(await etcd.session(client), name);
     const follower = new Election(await etcd.session(client), name);
     const bystander = new Election(await etcd.session(client), name);
-    await expect(bystander.proclaim('nobody asked')).rejects.toBeInstanceOf(NotLeaderError);
+    const notCandidate = await bystander.proclaim('nobody asked').catch((e: unknown) => e);
+    expect(notCandidate).toBeInstanceOf(NotLeaderError);
+    expect(notCandidate).toMatchObject({ name: 'NotLeaderError', name_: name, term: undefined });
     const hold = await leader.campaign('v1');
     await leader.proclaim('v2');
     expect((await leader.leader()).value).toBe('v2');
@@ -137,12 +139,17 @@ describe('Election', () => {
     await waitForKeys(client, `${name}/`, 2);
     const err = await follower.proclaim('usurper').catch((e: unknown) => e);
     expect(err).toBeInstanceOf(NotLeaderError);
+    expect(err).toMatchObject({ name_: name, term: undefined });
     expect((err as Error).message).toContain(name);
     expect((await leader.leader()).value).toBe('v2');
     expect(await client.get(follower.key).string()).toBe('f');
     // Once another client deleted the leader's key, its proclaim is refused by etcd's guard.
     await etcd.client().delete().key(leader.key);
-    await expect(leader.proclaim('v3')).rejects.toBeInstanceOf(NotLeaderError);
+    const lost = await leader.proclaim('v3').catch((e: unknown) => e);
+    expect(lost).toBeInstanceOf(NotLeaderError);
+    // The facts: which election, and the term whose leadership turned out to be gone.
+    expect(lost).toMatchObject({ name: 'NotLeaderError', name_: name, term: hold.fencingToken });
+    expect((lost as Error).message).toContain(`term ${hold.fencingToken}`);
     expect(await client.get(leader.key).string()).toBeNull();
     await aborted(hold.signal);
     expect(hold.signal.reason).toBeInstanceOf(HoldLostError);

@@ -162,6 +162,12 @@ describe('Semaphore', () => {
     const second = await b.tryAcquire();
     const err = await b.tryAcquire().catch((e: unknown) => e);
     expect(err).toBeInstanceOf(SemaphoreFullError);
+    // The facts behind the message: what is held, by whom, oldest first.
+    expect(err).toMatchObject({ name: 'SemaphoreFullError', name_: name, permits: 2, used: 2 });
+    expect((err as SemaphoreFullError).holders).toEqual([
+      { key: first.key, weight: 1, leaseId: a.session.leaseId },
+      { key: second.key, weight: 1, leaseId: b.session.leaseId },
+    ]);
     expect((err as Error).message).toContain(name);
     expect((err as Error).message).toContain('2 of 2 permits');
     expect((err as Error).message).toContain('acquire()');
