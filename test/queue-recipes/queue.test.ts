@@ -3,22 +3,12 @@ import { Claim, PriorityQueue, Queue, SessionClosedError } from '../../src/index
 import { keysUnder, useEtcd } from '../support/clients.js';
 import { sharedEtcdEndpoints } from '../support/etcd.js';
 import { uniquePrefix } from '../support/prefix.js';
+import { sleep, track } from '../support/promises.js';
 import { startProxy } from '../support/proxy.js';
 
 const etcd = useEtcd();
 const CLAIMS = '__etcd-concurrency/claims/';
 const claimsOf = (name: string) => `${CLAIMS}${encodeURIComponent(name)}/`;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** A promise with a synchronous view of whether it has settled. */
-function track<T>(promise: Promise<T>): { promise: Promise<T>; settled: () => boolean } {
-  let settled = false;
-  const tracked = promise.finally(() => {
-    settled = true;
-  });
-  tracked.catch(() => undefined);
-  return { promise: tracked, settled: () => settled };
-}
 
 describe('Queue', () => {
   it("stores items as Go's recipe does: name/<unix nanoseconds>, no lease", async () => {
