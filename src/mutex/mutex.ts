@@ -21,7 +21,10 @@ import type { HeldWork } from '../election/lead.js';
 
 /** Options of {@link Mutex}. */
 export interface MutexOptions {
-  /** Stored in the own key, for humans and tools (`etcdctl get --prefix`): who holds or waits. */
+  /**
+   * Stored in the own key, for humans and tools (`etcdctl get --prefix`): who holds or waits.
+   * @default ''
+   */
   value?: string;
 }
 
