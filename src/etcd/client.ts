@@ -19,13 +19,25 @@ export interface TlsOptions {
 
 /** Options of {@link createClient}: etcd3's own options, with coordination-friendly defaults. */
 export interface ClientOptions extends Partial<Omit<IOptions, 'hosts' | 'auth'>> {
-  /** etcd endpoints; default `ETCD_ENDPOINTS` (comma separated) or `127.0.0.1:2379`. */
+  /**
+   * etcd endpoints.
+   * @default `ETCD_ENDPOINTS` (comma separated), else `127.0.0.1:2379`
+   */
   endpoints?: string | string[];
-  /** Deadline of every unary call in milliseconds (streams have none). Default 5000. */
+  /**
+   * Deadline of every unary call in milliseconds (streams have none).
+   * @default 5000
+   */
   callTimeoutMs?: number;
-  /** TLS; default from `ETCD_CACERT`, `ETCD_CERT`, `ETCD_KEY`. */
+  /**
+   * TLS files or buffers.
+   * @default from `ETCD_CACERT`, `ETCD_CERT`, `ETCD_KEY`; none if unset
+   */
   tls?: TlsOptions;
-  /** Username and password; default from `ETCD_USER` (`user:password`). */
+  /**
+   * Username and password.
+   * @default from `ETCD_USER` (`user:password`); none if unset
+   */
   auth?: { username: string; password: string };
   /**
    * Sends etcd's require-leader metadata (`hasleader`, as Go's `clientv3.WithRequireLeader`), so

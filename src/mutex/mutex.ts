@@ -22,7 +22,10 @@ import type { HeldWork } from '../queue/hold-forever.js';
 
 /** Options of {@link Mutex}. */
 export interface MutexOptions {
-  /** Stored in the own key, for humans and tools (`etcdctl get --prefix`): who holds or waits. */
+  /**
+   * Stored in the own key, for humans and tools (`etcdctl get --prefix`): who holds or waits.
+   * @default ''
+   */
   value?: string;
 }
 

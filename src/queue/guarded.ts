@@ -1,5 +1,5 @@
 import type { Etcd3, ITxnResponse } from 'etcd3';
-import { EtcdLeaseInvalidError } from 'etcd3';
+import { EtcdLeaseInvalidError, GRPCDeadlineExceededError } from 'etcd3';
 import type { Session } from '../session/session.js';
 import { isTransientError, translateError } from '../etcd/etcd-errors.js';
 import { type KeyValue, prefixRangeEnd, toKeyValue } from '../etcd/kv.js';
@@ -85,7 +85,7 @@ export async function createOrGet(
         failure: [{ request_range: { key: k } }, ...probeRange],
       });
     } catch (err) {
-      if (isTransientError(err)) ambiguous = true;
+      if (mayHaveRun(err)) ambiguous = true;
       throw err;
     }
   };
@@ -127,12 +127,15 @@ export async function createOrGet(
 async function deleteOwnedBy(session: Session, key: string, failure: Error): Promise<void> {
   const k = Buffer.from(key);
   try {
-    await retryIdempotent(() =>
-      session.client.kv.txn({
-        compare: [{ key: k, target: 'Lease', result: 'Equal', lease: session.leaseId }],
-        success: [{ request_delete_range: { key: k } }],
-        failure: [],
-      }),
+    // Patient for a while: the connection that lost the reply is often being replaced right now.
+    await retryUntilAborted(
+      () =>
+        session.client.kv.txn({
+          compare: [{ key: k, target: 'Lease', result: 'Equal', lease: session.leaseId }],
+          success: [{ request_delete_range: { key: k } }],
+          failure: [],
+        }),
+      AbortSignal.any([session.signal, AbortSignal.timeout(CLEANUP_PATIENCE_MS)]),
     );
   } catch (cleanup) {
     addSuppressed(failure, cleanup);
@@ -153,6 +156,19 @@ export function markLeftBehind(err: unknown, key: string, createRevision: bigint
  */
 export function leftBehind(err: unknown): { key: string; createRevision: bigint | undefined } | undefined {
   return typeof err === 'object' && err !== null ? left.get(err) : undefined;
+}
+
+/** How long the cleanup after an ambiguous create keeps trying before it gives up (and says so). */
+const CLEANUP_PATIENCE_MS = 2000;
+
+/**
+ * Whether a failed call may have been executed by etcd: its deadline passed or its connection
+ * broke after it was sent. A call that never found a connection did not run.
+ */
+function mayHaveRun(err: unknown): boolean {
+  if (!(isTransientError(err) || err instanceof GRPCDeadlineExceededError)) return false;
+  const message = err instanceof Error ? err.message : '';
+  return !/No connection established|ECONNREFUSED|Failed to connect/i.test(message);
 }
 
 /**

@@ -46,8 +46,7 @@ export class Hold implements AsyncDisposable {
   /**
    * @internal Built by the queue in the instant a wait succeeds, from the ticket it hands over.
    * From then on the hold watches its own key: through the wait's mirror if there was one, else
-   * through the prefix's mirror, which it checks once it has caught up with the ticket's revision
-   * (the key existed then; if the mirror no longer shows it, it was deleted in between).
+   * (the enqueue transaction decided) by a watch of the key itself, see {@link watchOwnKey}.
    */
   constructor(session: Session, ticket: Ticket, onEnd?: () => void) {
     this.session = session;

@@ -16,7 +16,10 @@ import { Permit } from './permit.js';
 export interface SemaphoreOptions {
   /** How many permits the semaphore has: a whole number ≥ 1, the same for every participant. */
   permits: number;
-  /** Default value stored with each contender key (who holds, for humans and tools). */
+  /**
+   * Default value stored with each contender key (who holds, for humans and tools).
+   * @default ''
+   */
   value?: string;
 }
 
@@ -24,9 +27,15 @@ export interface SemaphoreOptions {
 export interface AcquireOptions {
   /** Abandons the wait: the promise rejects with the signal's reason and no key is left behind. */
   signal?: AbortSignal;
-  /** How many permits to take at once: a whole number from 1 to `permits` (default 1). */
+  /**
+   * How many permits to take at once: a whole number from 1 to `permits`.
+   * @default 1
+   */
   weight?: number;
-  /** Stored with the contender key and reported by {@link Semaphore.holders$}. */
+  /**
+   * Stored with the contender key and reported by {@link Semaphore.holders$}.
+   * @default the Semaphore's `value`
+   */
   value?: string;
 }
 

@@ -24,7 +24,10 @@ export interface KeepAliveEvent {
 
 /** Options of {@link Session.create}. */
 export interface SessionOptions {
-  /** Lease TTL in whole seconds (default 60). Ignored when `leaseId` is given. */
+  /**
+   * Lease TTL in whole seconds. Ignored when `leaseId` is given.
+   * @default 60
+   */
   ttl?: number;
   /** Attach to this existing lease instead of granting a new one (decimal, as etcd3 gives ids). */
   leaseId?: string;
@@ -32,7 +35,7 @@ export interface SessionOptions {
   signal?: AbortSignal;
   /**
    * How long before the computed expiry the session declares itself lost, in milliseconds.
-   * Default: a tenth of the TTL, at most 1 s.
+   * @default a tenth of the TTL, at most 1000
    */
   safetyMarginMs?: number;
 }

@@ -1,22 +1,14 @@
 import { describe, expect, it, vi } from 'vitest';
 import { Claim, PriorityQueue, Queue, SessionClosedError } from '../../src/index.js';
 import { keysUnder, useEtcd } from '../support/clients.js';
+import { sharedEtcdEndpoints } from '../support/etcd.js';
 import { uniquePrefix } from '../support/prefix.js';
+import { sleep, track } from '../support/promises.js';
+import { startProxy } from '../support/proxy.js';
 
 const etcd = useEtcd();
 const CLAIMS = '__etcd-concurrency/claims/';
 const claimsOf = (name: string) => `${CLAIMS}${encodeURIComponent(name)}/`;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** A promise with a synchronous view of whether it has settled. */
-function track<T>(promise: Promise<T>): { promise: Promise<T>; settled: () => boolean } {
-  let settled = false;
-  const tracked = promise.finally(() => {
-    settled = true;
-  });
-  tracked.catch(() => undefined);
-  return { promise: tracked, settled: () => settled };
-}
 
 describe('Queue', () => {
   it("stores items as Go's recipe does: name/<unix nanoseconds>, no lease", async () => {
@@ -108,28 +100,36 @@ describe('Queue', () => {
     for (const t of takers.slice(1)) await expect(t.promise).rejects.toThrow('done');
   });
   it('an abort that arrives while the take transaction is in flight gives the item back', async () => {
-    const client = etcd.client();
+    // The taker's replies are delayed by a real proxy: once etcd shows the item taken (the
+    // transaction ran), the caller gives up while the reply is still on its way.
+    const proxy = await startProxy(sharedEtcdEndpoints()[0]!);
+    etcd.defer(() => proxy.close());
+    const client = etcd.client({ endpoints: [proxy.endpoint] });
+    const observer = etcd.client();
     const name = `${uniquePrefix('queue')}abort-race`;
     const q = new Queue(client, name);
     const session = await etcd.session(client);
     for (const mode of ['at-most-once', 'at-least-once'] as const) {
-      await q.enqueue(`item-${mode}`);
+      const key = await q.enqueue(`item-${mode}`);
       const controller = new AbortController();
       const reason = new Error('late abort');
-      // The caller gives up just as the transaction that takes the item is sent.
-      const original = client.kv.txn.bind(client.kv);
-      const txn = vi.spyOn(client.kv, 'txn').mockImplementationOnce((req, opts) => {
-        controller.abort(reason);
-        return original(req, opts);
-      });
+      proxy.delay({ toClient: 600 });
       const take =
         mode === 'at-most-once'
           ? q.take({ signal: controller.signal })
           : q.take({ session, signal: controller.signal });
+      take.catch(() => undefined); // asserted below
+      await vi.waitFor(
+        async () => {
+          expect(await observer.get(key).string()).toBeNull();
+        },
+        { timeout: 10_000, interval: 20 },
+      );
+      controller.abort(reason);
       await expect(take).rejects.toBe(reason);
-      txn.mockRestore();
-      expect(Object.values(await client.getAll().prefix(`${name}/`).strings())).toEqual([`item-${mode}`]);
-      expect(await keysUnder(client, claimsOf(name))).toEqual([]);
+      proxy.delay(0);
+      expect(Object.values(await observer.getAll().prefix(`${name}/`).strings())).toEqual([`item-${mode}`]);
+      expect(await keysUnder(observer, claimsOf(name))).toEqual([]);
       expect((await q.take()).value).toBe(`item-${mode}`);
     }
   });

@@ -34,6 +34,17 @@ async function throughProxy(): Promise<{ proxy: TcpProxy; client: Etcd3; session
   return { proxy, client, session };
 }
 
+/**
+ * From the next call this client makes (the one under test), etcd executes every request and
+ * the client gets no answer; after LOST_MS the connections are reset and the client reconnects.
+ */
+async function loseRepliesFromNextCall(proxy: TcpProxy): Promise<void> {
+  await proxy.blackholeRepliesFromNextRequest();
+  await new Promise((r) => setTimeout(r, LOST_MS));
+  proxy.restore();
+  proxy.reset();
+}
+
 interface Case {
   kind: string;
   hold(session: Session, name: string): Promise<{ key: string }>;
@@ -90,10 +101,10 @@ describe(
       it(`${c.kind} that times out after a lost reply deletes the key it made`, async () => {
         const direct = etcd.client();
         const name = `${uniquePrefix('safety-lost')}${c.kind.replace(/\W+/g, '-')}`;
-        const holder = await c.hold(await etcd.session(direct), name);
-        const { proxy, session } = await throughProxy();
+        const { proxy, client, session } = await throughProxy();
+        const holder = await c.hold(await etcd.session(client, { ttl: 20 }), name);
+        const lost = loseRepliesFromNextCall(proxy);
         const call = c.call(session, name, AbortSignal.timeout(LOST_MS + 2500));
-        const lost = proxy.loseReplies(LOST_MS);
         await expect(call).rejects.toMatchObject({ name: 'TimeoutError' });
         await lost;
         expect(await keysUnder(direct, `${name}/`)).toEqual([holder.key]);
@@ -104,10 +115,10 @@ describe(
       it(`${c.kind} whose reply is lost deletes the key it may have made`, async () => {
         const direct = etcd.client();
         const name = `${uniquePrefix('safety-lost')}${c.kind.replace(/\W+/g, '-')}`;
-        const holder = await c.hold(await etcd.session(direct), name);
-        const { proxy, session } = await throughProxy();
+        const { proxy, client, session } = await throughProxy();
+        const holder = await c.hold(await etcd.session(client, { ttl: 20 }), name);
+        const lost = loseRepliesFromNextCall(proxy);
         const call = c.call(session, name, new AbortController().signal);
-        const lost = proxy.loseReplies(LOST_MS);
         await expect(call).rejects.toThrow();
         await lost;
         expect(await keysUnder(direct, `${name}/`)).toEqual([holder.key]);
@@ -126,8 +137,8 @@ describe('a release whose reply was lost is finished before the key is handed ou
       const { proxy, session } = await throughProxy();
       const mutex = new Mutex(session, name);
       const first = await mutex.lock();
+      const lost = loseRepliesFromNextCall(proxy);
       const releasing = first.release();
-      const lost = proxy.loseReplies(LOST_MS);
       await expect(releasing).rejects.toThrow(); // the delete ran, its reply never came
       await lost;
       const second = await mutex.lock({ signal: AbortSignal.timeout(10_000) });
@@ -148,8 +159,8 @@ describe('a release whose reply was lost is finished before the key is handed ou
       const { proxy, session } = await throughProxy();
       const election = new Election(session, name);
       const first = await election.campaign('a');
+      const lost = loseRepliesFromNextCall(proxy);
       const resigning = election.resign();
-      const lost = proxy.loseReplies(LOST_MS);
       await expect(resigning).rejects.toThrow();
       await lost;
       const second = await election.campaign('a', { signal: AbortSignal.timeout(10_000) });
@@ -174,8 +185,8 @@ describe('a DoubleBarrier participant whose enqueue reply was lost counts once (
       const bIn = b.enter({ signal: AbortSignal.timeout(10_000) });
       await waitForKeys(direct, `${name}/waiters/`, 1);
       const a = new DoubleBarrier(session, name, 2);
+      const lost = loseRepliesFromNextCall(proxy);
       const aIn = a.enter({ signal: AbortSignal.timeout(10_000) });
-      const lost = proxy.loseReplies(LOST_MS);
       await lost;
       await Promise.all([aIn, bIn]);
       expect(await keysUnder(direct, `${name}/waiters/`)).toHaveLength(2);

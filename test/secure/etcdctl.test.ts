@@ -8,7 +8,7 @@ import { collectOutputs, useSecureEtcd } from './fixture.js';
 const execFileAsync = promisify(execFile);
 
 /**
- * The recipe of docs/readme/secure.md ("The role an application needs"), run with the real
+ * The recipe of docs/secure-clusters.md ("The role an application needs"), run with the real
  * etcdctl against a TLS + auth etcd, then the library as the user it made. Keep both in sync.
  */
 const etcd = useSecureEtcd();

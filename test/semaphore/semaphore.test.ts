@@ -11,21 +11,11 @@ import {
 } from '../../src/index.js';
 import { eventually, useEtcd, keysUnder, waitForKeys } from '../support/clients.js';
 import { uniquePrefix } from '../support/prefix.js';
+import { sleep, track } from '../support/promises.js';
 
 const etcd = useEtcd();
 
 const leaseHex = (id: string) => BigInt(id).toString(16);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** A promise with a synchronous view of whether it has settled. */
-function track<T>(promise: Promise<T>): { promise: Promise<T>; settled: () => boolean } {
-  let settled = false;
-  const tracked = promise.finally(() => {
-    settled = true;
-  });
-  tracked.catch(() => undefined);
-  return { promise: tracked, settled: () => settled };
-}
 
 describe('Semaphore', () => {
   it('stores permits in the bare key and each permit as name/<hex lease>/<nonce> on the session lease', async () => {
