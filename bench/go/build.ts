@@ -58,7 +58,9 @@ async function findGo(): Promise<string | undefined> {
 }
 
 /** The toolchain and the etcd sources, installing them with apt-get where this process may. */
-export async function ensureGoToolchain(log: (m: string) => void): Promise<{ go: string } | { unavailable: string }> {
+export async function ensureGoToolchain(
+  log: (m: string) => void,
+): Promise<{ go: string } | { unavailable: string }> {
   let go = await findGo();
   if (go && existsSync(CONCURRENCY_DIR)) return { go };
   const missing = [
