@@ -217,7 +217,14 @@ export class RenewalTracker {
     if (match === undefined) return;
     this.expiry = Math.max(this.expiry, match.sentAt + ttlSeconds * 1000 - this.timing.marginMs);
     this.pending = this.pending.filter((p) => p.seq > match.seq);
-    this.nextRenewAt = match.sentAt + this.timing.renewEveryMs;
+    // The next renewal is due a period after the answered one, but not while a newer one of ours
+    // is still on its way: a late reply must not trigger another request each time (with replies
+    // slower than the period, that kept a backlog in flight and the session suspended for good).
+    const newest = this.pending.at(-1);
+    this.nextRenewAt = Math.max(
+      match.sentAt + this.timing.renewEveryMs,
+      newest === undefined ? Number.NEGATIVE_INFINITY : newest.sentAt + this.timing.retryEveryMs,
+    );
     const oldest = this.pending[0];
     if (oldest === undefined || now < this.overdueAt(oldest)) this.current = 'alive';
   }
