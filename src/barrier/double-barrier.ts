@@ -224,6 +224,7 @@ export class DoubleBarrier {
   ): Promise<void> {
     const isOurReady = (kv: KeyValue | undefined) =>
       kv !== undefined && kv.key === this.readyKey && kv.modRevision >= own.createRevision;
+    let announcing = false;
     return watchMirror(
       { mirror, session: this.session, own, signal, when: 'while entering' },
       (finish, batch) => {
@@ -234,41 +235,61 @@ export class DoubleBarrier {
           finish();
           return 'stop';
         }
+        if (announcing) return 'wait';
         // A vanished own key is reported by watchMirror; until then we count ourselves.
         const counted = mirror.get(own.key)?.createRevision === own.createRevision;
-        if (!counted || this.participants(mirror).length < this.count) return 'wait';
+        const participants = this.participants(mirror);
+        if (!counted || participants.length < this.count) return 'wait';
+        announcing = true;
         // Finish only once the mirror shows `ready`: leave() tells this round's `ready` from a
         // stale one by the mirror's revision, so it must not start before the put is applied.
-        this.announceReady(own)
-          .then((revision) => (revision === undefined ? undefined : mirror.caughtUp(revision)))
-          .then(
-            () => {
-              finish();
-            },
-            (err: unknown) => {
-              finish(err as Error);
-            },
-          );
-        return 'stop';
+        this.announceReady(own, participants.slice(0, this.count)).then(
+          async (revision) => {
+            // One of those we counted is gone (our view was stale, say after a pause): the
+            // round needs another participant, whose arrival checks again.
+            if (revision === undefined) {
+              announcing = false;
+              return;
+            }
+            await mirror.caughtUp(revision);
+            finish();
+          },
+          (err: unknown) => {
+            finish(err as Error);
+          },
+        );
+        return 'wait';
       },
     );
   }
 
   /**
-   * Puts `key/ready` unless it was put after our key was created. The guard makes concurrent
-   * announcements cost one write (and one watch event): the first commits, the rest compare false.
+   * Puts `key/ready` unless it was put after our key was created, and only while every
+   * participant we counted still exists (their create revisions unchanged): a participant whose
+   * view is stale — it was paused while one of them left or expired — cannot release the round.
+   * The guard also makes concurrent announcements cost one write: the first commits, the rest
+   * compare false and read the `ready` that counts. Undefined: a counted participant is gone.
    */
-  private async announceReady(own: KeyValue): Promise<bigint | undefined> {
+  private async announceReady(own: KeyValue, counted: KeyValue[]): Promise<bigint | undefined> {
     const ready = Buffer.from(this.readyKey);
     const res = await this.txn(this.readyKey, {
-      compare: [{ key: ready, target: 'Mod', result: 'Less', mod_revision: own.createRevision.toString() }],
+      compare: [
+        { key: ready, target: 'Mod', result: 'Less', mod_revision: own.createRevision.toString() },
+        ...counted.map((kv) => ({
+          key: Buffer.from(kv.key),
+          target: 'Create' as const,
+          result: 'Equal' as const,
+          create_revision: kv.createRevision.toString(),
+        })),
+      ],
       success: [{ request_put: { key: ready, value: Buffer.alloc(0) } }],
       failure: [{ request_range: { key: ready } }],
     });
-    // The revision of the `ready` put that counts: ours, or the one another participant made.
     if (res.succeeded) return BigInt(res.header.revision);
+    // Someone else announced this round: the revision of its `ready` put counts.
     const existing = res.responses[0]?.response_range.kvs[0];
-    return existing ? BigInt(existing.mod_revision) : undefined;
+    if (existing && BigInt(existing.mod_revision) >= own.createRevision) return BigInt(existing.mod_revision);
+    return undefined;
   }
 
   /** Resolves once none of `others` exists any more (each left or its lease ended). */

@@ -491,9 +491,13 @@ async function networkFault(run: Run, fault: FaultSpec, log: (line: string) => v
   run.faults.push(record);
   log(`  fault: ${worker.id}'s replies blackholed from its next request (${op}) for ${windowMs} ms`);
   await sleep(windowMs);
+  // The window ends the way a lost path ends on a real network: the connections break (TCP never
+  // drops bytes inside a live connection, so resuming the stream with a gap in it would model a
+  // fault no client can see), and the client reconnects.
   proxies.restore();
+  for (const p of proxies.proxies) p.reset();
   record.healedAt = now();
-  log(`  healed: ${worker.id}'s replies flow again`);
+  log(`  healed: ${worker.id}'s connections reset, replies flow again`);
   return true;
 }
 
