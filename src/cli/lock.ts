@@ -200,6 +200,16 @@ function superviseCommand(
   out: Output,
   acquired: Acquired,
 ): Promise<number> {
+  // Lost already (between the acquisition and here): the command must not start unsupervised,
+  // as a listener added to an aborted signal never fires.
+  if (hold.signal.aborted) {
+    out.note(
+      'lost',
+      `lock "${acquired.name}" lost before ${file} started: ${describeError(hold.signal.reason)}; exit status ${EXIT.lockLost}`,
+      { ...acquired, reason: describeError(hold.signal.reason), exitCode: EXIT.lockLost },
+    );
+    return Promise.resolve(EXIT.lockLost);
+  }
   // Humans see only waits and trouble: the command's own output stays clean, as with etcdctl lock.
   out.note('acquired', undefined, { ...acquired, command: file });
   // Without a terminal to share, the command gets its own process group, so that signals (and
