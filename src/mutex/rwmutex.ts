@@ -1,6 +1,6 @@
 import { prefixOf, uniqueKey, validateName } from '../queue/keys.js';
 import { validateSession } from '../session/validate.js';
-import { enqueue, tryEnqueue, type ReadyPredicate } from '../queue/queue.js';
+import { enqueue, type EnqueueRequest, tryEnqueue, type ReadyPredicate } from '../queue/queue.js';
 import type { Probe } from '../queue/guarded.js';
 import { InvalidArgumentError, LockedError } from '../errors.js';
 import { Hold } from '../queue/hold.js';
@@ -80,33 +80,29 @@ export class RWMutex {
     return { prefix: this.prefix, limit: 1 };
   }
 
+  /** A reader's or writer's place: a fresh key under `under`, on the queue of the whole name. */
+  private request(under: string, isReady: ReadyPredicate, probe: Probe): EnqueueRequest {
+    return {
+      session: this.session,
+      prefix: this.prefix,
+      key: () => uniqueKey(under),
+      value: this.value,
+      isReady,
+      probe,
+      origin: { primitive: 'rwmutex', name: this.name },
+    };
+  }
+
   private acquire(under: string, isReady: ReadyPredicate, probe: Probe, options: LockOptions): Promise<Hold> {
     return enqueue(
-      {
-        session: this.session,
-        prefix: this.prefix,
-        key: () => uniqueKey(under),
-        value: this.value,
-        isReady,
-        probe,
-        origin: { primitive: 'rwmutex', name: this.name },
-        signal: options.signal,
-      },
+      { ...this.request(under, isReady, probe), signal: options.signal },
       (ticket) => new Hold(this.session, ticket),
     );
   }
 
   private async tryAcquire(under: string, isReady: ReadyPredicate, probe: Probe): Promise<Hold> {
     const outcome = await tryEnqueue(
-      {
-        session: this.session,
-        prefix: this.prefix,
-        key: () => uniqueKey(under),
-        value: this.value,
-        isReady,
-        probe,
-        origin: { primitive: 'rwmutex', name: this.name },
-      },
+      this.request(under, isReady, probe),
       (ticket) => new Hold(this.session, ticket),
     );
     if (!('ahead' in outcome)) return outcome;

@@ -4,7 +4,7 @@ import { prefixOf, uniqueKey, validateName } from '../queue/keys.js';
 import { validateSession } from '../session/validate.js';
 import { PrefixMirror } from '../queue/mirror.js';
 import { untilAborted } from '../etcd/abort.js';
-import { enqueue, tryEnqueue, type ReadyPredicate } from '../queue/queue.js';
+import { enqueue, type EnqueueRequest, tryEnqueue, type ReadyPredicate } from '../queue/queue.js';
 import { type Probe } from '../queue/guarded.js';
 import { retryIdempotent, retryUntilAborted } from '../etcd/retry.js';
 import { InvalidArgumentError, SemaphoreConfigError, SemaphoreFullError, leaseHex } from '../errors.js';
@@ -104,16 +104,7 @@ export class Semaphore {
     const patience = AbortSignal.any([this.session.signal, ...(signal ? [signal] : [])]);
     await untilAborted(this.verify(patience), signal, this.session.signal);
     return enqueue(
-      {
-        session: this.session,
-        prefix: this.prefix,
-        key: this.contenderKey(),
-        value: encodeContender({ weight, value }),
-        isReady: this.fits(weight),
-        probe: this.probe,
-        origin: { primitive: 'semaphore', name: this.name },
-        signal,
-      },
+      { ...this.request(weight, value), signal },
       (ticket) => new Permit(this.session, ticket, weight, value),
     );
   }
@@ -128,15 +119,7 @@ export class Semaphore {
     this.session.throwIfEnded();
     await this.verify();
     const outcome = await tryEnqueue(
-      {
-        session: this.session,
-        prefix: this.prefix,
-        key: this.contenderKey(),
-        value: encodeContender({ weight, value }),
-        isReady: this.fits(weight),
-        probe: this.probe,
-        origin: { primitive: 'semaphore', name: this.name },
-      },
+      this.request(weight, value),
       (ticket) => new Permit(this.session, ticket, weight, value),
     );
     if (!('ahead' in outcome)) return outcome;
@@ -202,6 +185,19 @@ export class Semaphore {
    */
   private get probe(): Probe {
     return { prefix: this.prefix, limit: this.permits + 1 };
+  }
+
+  /** A contender's place: a fresh key with its weight and value. */
+  private request(weight: number, value: string): EnqueueRequest {
+    return {
+      session: this.session,
+      prefix: this.prefix,
+      key: this.contenderKey(),
+      value: encodeContender({ weight, value }),
+      isReady: this.fits(weight),
+      probe: this.probe,
+      origin: { primitive: 'semaphore', name: this.name },
+    };
   }
 
   /** A FIFO-monotone rule: the weights of every key ahead, plus our own, fit in `permits`. */
