@@ -6,7 +6,7 @@ import { validateSession } from '../session/validate.js';
 import { PrefixMirror } from '../queue/mirror.js';
 import { untilAborted } from '../etcd/abort.js';
 import { keyGone } from '../queue/queue.js';
-import { createOrGet, deleteIfCreated } from '../queue/guarded.js';
+import { addSuppressed, createOrGet, deleteIfCreated, markLeftBehind } from '../queue/guarded.js';
 import { retryIdempotent } from '../etcd/retry.js';
 import type { KeyValue } from '../etcd/watch.js';
 import { InvalidArgumentError, TooManyParticipantsError } from '../errors.js';
@@ -110,7 +110,11 @@ export class DoubleBarrier {
       this.own = mine;
     } catch (err) {
       if (own && session.isActive) {
-        await deleteIfCreated(session.client, own.key, own.createRevision).catch(() => undefined);
+        // A failed cleanup is a leaked key until the session ends: say so on the error.
+        await deleteIfCreated(session.client, own.key, own.createRevision).catch((cleanup: unknown) => {
+          addSuppressed(err, cleanup);
+          markLeftBehind(err, own!.key, own!.createRevision);
+        });
       }
       throw err;
     } finally {

@@ -118,9 +118,10 @@ export class Mutex {
     holds.set(this.key, wait);
     wait.promise.then(
       (hold) => {
-        // Withdrawn in the instant it was won: the wait's disposer gives the hold back.
-        if (wait.withdrawn) holds.delete(this.key, wait);
-        else if (holds.get(this.key) === wait) holds.set(this.key, hold);
+        // Withdrawn in the instant it was won, the wait's disposer is giving the hold back; it
+        // stays registered until that release ends (its end unregisters it), so that a failed
+        // release is finished by the next lock() or unlock() instead of leaking the key.
+        if (holds.get(this.key) === wait) holds.set(this.key, hold);
       },
       () => {
         holds.delete(this.key, wait);
