@@ -1,5 +1,5 @@
 import type { Etcd3 } from 'etcd3';
-import { Mutex, RWMutex, Session } from '../lib.js';
+import { type Hold, Mutex, RWMutex, Session } from '../lib.js';
 import type { Contender } from '../contender.js';
 
 /** Our Mutex: one session per contender on a shared (or own) client; writes guarded by `hold.txn()`. */
@@ -15,11 +15,7 @@ export async function mutexContender(
     who,
     async acquire(signal) {
       const hold = await mutex.lock({ signal });
-      return {
-        ticket: hold.fencingToken,
-        write: async (key, value) => (await hold.txn().then(client.put(key).value(value)).commit()).succeeded,
-        release: () => hold.release(),
-      };
+      return guarded(client, hold);
     },
     close: () => session.close(),
   };
@@ -42,11 +38,7 @@ export async function freshMutexContender(
     async acquire(signal) {
       const mutex = new Mutex(session, `${name}/${who}-${++cycle}`, { value: who });
       const hold = await mutex.lock({ signal });
-      return {
-        ticket: hold.fencingToken,
-        write: async (key, value) => (await hold.txn().then(client.put(key).value(value)).commit()).succeeded,
-        release: () => hold.release(),
-      };
+      return guarded(client, hold);
     },
     close: () => session.close(),
   };
@@ -74,5 +66,14 @@ export async function rwMutexContender(
       };
     },
     close: () => session.close(),
+  };
+}
+
+/** A held Mutex as the bench sees it: its fencing token, a write guarded by `hold.txn()`, release. */
+function guarded(client: Etcd3, hold: Hold): Awaited<ReturnType<Contender['acquire']>> {
+  return {
+    ticket: hold.fencingToken,
+    write: async (key, value) => (await hold.txn().then(client.put(key).value(value)).commit()).succeeded,
+    release: () => hold.release(),
   };
 }

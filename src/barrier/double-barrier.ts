@@ -4,7 +4,7 @@ import { prefixOf, uniqueKey, validateName } from '../queue/keys.js';
 import { validateSignal } from '../etcd/validate.js';
 import { validateSession } from '../session/validate.js';
 import { PrefixMirror } from '../queue/mirror.js';
-import { untilAborted } from '../etcd/abort.js';
+import { eitherSignal, untilAborted } from '../etcd/abort.js';
 import { keyGone } from '../queue/queue.js';
 import { addSuppressed, createOrGet, deleteIfCreated, markLeftBehind } from '../queue/guarded.js';
 import { retryIdempotent } from '../etcd/retry.js';
@@ -100,7 +100,7 @@ export class DoubleBarrier {
       // As in Go: check before writing anything, then again once our key is in.
       if (this.participants(mirror).length >= this.count) throw this.tooMany();
       // A participant that waits anyway rides out an etcd outage, as every queue wait does.
-      own = await this.register(AbortSignal.any([session.signal, ...(signal ? [signal] : [])]));
+      own = await this.register(eitherSignal(session.signal, signal));
       const mine = own;
       await untilAborted(mirror.caughtUp(mine.createRevision), signal, session.signal);
       const ahead = this.participants(mirror).filter((kv) => kv.createRevision < mine.createRevision);

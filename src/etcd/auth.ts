@@ -1,4 +1,5 @@
 import { EtcdInvalidAuthTokenError, castGrpcError, type Etcd3 } from 'etcd3';
+import { messageOf } from './message.js';
 
 /**
  * Auth-token renewal for the streams the library opens itself.
@@ -53,12 +54,7 @@ export function invalidateToken(client: Etcd3, used?: unknown): void {
 /** Whether an error, or a watch's cancel reason, says etcd does not (or no longer) know the token. */
 export function isInvalidAuthToken(errorOrReason: unknown): boolean {
   if (errorOrReason instanceof EtcdInvalidAuthTokenError) return true;
-  const text =
-    typeof errorOrReason === 'string'
-      ? errorOrReason
-      : errorOrReason instanceof Error
-        ? errorOrReason.message
-        : '';
+  const text = messageOf(errorOrReason);
   return text.includes('invalid auth token');
 }
 

@@ -11,6 +11,7 @@ import {
 } from 'etcd3';
 import { isBrokenCircuitError } from 'cockatiel';
 import { endpointsOf } from './client.js';
+import { messageOf } from './message.js';
 import {
   EtcdConcurrencyError,
   EtcdUnavailableError,
@@ -82,7 +83,7 @@ export function isTransientError(err: unknown): boolean {
  * OpenSSL's words, which read like an etcd that is down. Undefined for other errors.
  */
 export function tlsHint(err: unknown): string | undefined {
-  const message = err instanceof Error ? err.message : typeof err === 'string' ? err : '';
+  const message = messageOf(err);
   if (/alert bad certificate|certificate required|alert unknown ca|alert certificate/i.test(message)) {
     return (
       'the TLS handshake failed: etcd did not accept a client certificate. It requires one signed by ' +

@@ -1,6 +1,7 @@
 import { type CallOptions, InterceptingCall, type Interceptor } from '@grpc/grpc-js';
 import type { Etcd3 } from 'etcd3';
 import { clientState, slotKey } from './client-state.js';
+import { messageOf } from './message.js';
 
 /** etcd's gRPC metadata key and value (rpctypes.MetadataRequireLeaderKey / MetadataHasLeader). */
 const REQUIRE_LEADER_KEY = 'hasleader';
@@ -57,11 +58,6 @@ export function streamCallOptions(client: Etcd3): Pick<CallOptions, 'interceptor
 
 /** Whether an error (or a watch's cancel reason) is etcd's "no leader" refusal. */
 export function isNoLeader(errorOrReason: unknown): boolean {
-  const text =
-    typeof errorOrReason === 'string'
-      ? errorOrReason
-      : errorOrReason instanceof Error
-        ? errorOrReason.message
-        : '';
+  const text = messageOf(errorOrReason);
   return /etcdserver: no leader/.test(text);
 }

@@ -1,7 +1,7 @@
 import type { DiagnosticsOrigin } from '../diagnostics/events.js';
 import { type EnqueueTrace, type HoldTrace, traceEnqueue } from './trace.js';
 import type { Session } from '../session/session.js';
-import { untilAborted } from '../etcd/abort.js';
+import { eitherSignal, untilAborted } from '../etcd/abort.js';
 import { PrefixMirror } from './mirror.js';
 import { keyGone, waitOnMirror } from './mirror-wait.js';
 import { validateSignal } from '../etcd/validate.js';
@@ -86,7 +86,7 @@ export async function enqueue<H>(req: EnqueueRequest, build: (ticket: Ticket) =>
   begin(req);
   const trace = traceEnqueue(req.origin);
   // A caller that waits anyway rides out an etcd outage until its signal or its session ends.
-  const patience = AbortSignal.any([session.signal, ...(signal ? [signal] : [])]);
+  const patience = eitherSignal(session.signal, signal);
   const own = await createOwnKey(req, patience);
   const key = own.kv.key;
   let mirror: PrefixMirror | undefined;

@@ -3,7 +3,7 @@ import { translateError } from '../etcd/etcd-errors.js';
 import { prefixOf, uniqueKey, validateName } from '../queue/keys.js';
 import { validateSession } from '../session/validate.js';
 import { PrefixMirror } from '../queue/mirror.js';
-import { untilAborted } from '../etcd/abort.js';
+import { eitherSignal, untilAborted } from '../etcd/abort.js';
 import { enqueue, type EnqueueRequest, tryEnqueue, type ReadyPredicate } from '../queue/queue.js';
 import { type Probe } from '../queue/guarded.js';
 import { retryIdempotent, retryUntilAborted } from '../etcd/retry.js';
@@ -101,7 +101,7 @@ export class Semaphore {
     signal?.throwIfAborted();
     this.session.throwIfEnded();
     // Patient like the wait itself: an etcd outage during the first check is ridden out too.
-    const patience = AbortSignal.any([this.session.signal, ...(signal ? [signal] : [])]);
+    const patience = eitherSignal(this.session.signal, signal);
     await untilAborted(this.verify(patience), signal, this.session.signal);
     return enqueue(
       { ...this.request(weight, value), signal },
