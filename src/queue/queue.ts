@@ -1,5 +1,6 @@
 import type { DiagnosticsOrigin } from '../diagnostics/events.js';
 import { type EnqueueTrace, type HoldTrace, traceEnqueue } from './trace.js';
+import { EtcdConcurrencyError, leaseHex } from '../errors.js';
 import type { Session } from '../session/session.js';
 import { eitherSignal, untilAborted } from '../etcd/abort.js';
 import { PrefixMirror } from './mirror.js';
@@ -222,7 +223,11 @@ async function createOwnKey(req: EnqueueRequest, patience: AbortSignal | undefin
     const own = await createOrGet(req.session, key, req.value, { patience, probe: req.probe });
     if (own.created || own.kv.leaseId === req.session.leaseId) return { ...own, created: true };
     if (typeof req.key === 'string' || attempt >= 5) {
-      throw new Error(`key "${key}" exists on lease ${own.kv.leaseId}, not on this session's lease`);
+      throw new EtcdConcurrencyError(
+        `Key "${key}" exists on lease ${leaseHex(own.kv.leaseId)}, not on this session's lease ${leaseHex(req.session.leaseId)}: ` +
+          "another client wrote this session's key (same lease id in hex under the same name). " +
+          'Give each process its own Session, or delete the stray key if it is a leftover',
+      );
     }
   }
 }
