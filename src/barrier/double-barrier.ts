@@ -247,8 +247,8 @@ export class DoubleBarrier {
         announcing = true;
         // Finish only once the mirror shows `ready`: leave() tells this round's `ready` from a
         // stale one by the mirror's revision, so it must not start before the put is applied.
-        this.announceReady(own, participants.slice(0, this.count)).then(
-          async (revision) => {
+        this.announceReady(own, participants.slice(0, this.count))
+          .then(async (revision) => {
             // One of those we counted is gone (our view was stale, say after a pause): the
             // round needs another participant, whose arrival checks again.
             if (revision === undefined) {
@@ -257,11 +257,12 @@ export class DoubleBarrier {
             }
             await mirror.caughtUp(revision);
             finish();
-          },
-          (err: unknown) => {
+          })
+          // Both the announcement and the catch-up (the mirror failing, the client closing)
+          // end the wait with their error, never as an unhandled rejection.
+          .catch((err: unknown) => {
             finish(err as Error);
-          },
-        );
+          });
         return 'wait';
       },
     );

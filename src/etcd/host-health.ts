@@ -70,10 +70,12 @@ class HostPolicy extends NoopPolicy {
 /**
  * The client-wide policy: tries another member, at once, when a call failed without ever being
  * sent (no connection to that member). Such a call cannot have executed, so even a write is safe
- * to send again; anything that may have reached etcd is left to the caller.
+ * to send again; anything that may have reached etcd is left to the caller. With every member
+ * tried (a single endpoint, say, whose connection is being re-established after a restart) it
+ * tries again after a short pause, a few times: the call's deadline still bounds the whole.
  */
 export class RetryUnsentPolicy extends NoopPolicy {
-  constructor(private readonly attempts: number) {
+  constructor(private readonly hosts: number) {
     super();
   }
 
@@ -81,15 +83,33 @@ export class RetryUnsentPolicy extends NoopPolicy {
     fn: (context: IDefaultPolicyContext) => PromiseLike<T> | T,
     signal?: AbortSignal,
   ): Promise<T> {
+    const attempts = this.hosts + UNSENT_PAUSES_MS.length;
     for (let attempt = 1; ; attempt++) {
       try {
         return await super.execute(fn, signal);
       } catch (err) {
-        if (attempt >= this.attempts || !neverSent(err)) throw err;
+        if (attempt >= attempts || !neverSent(err) || signal?.aborted) throw err;
         retrying('unsent', err, attempt, 0);
+        const pause = attempt >= this.hosts ? UNSENT_PAUSES_MS[attempt - this.hosts] : undefined;
+        if (pause !== undefined) await sleep(pause, signal);
       }
     }
   }
+}
+
+/** Pauses before re-sending a call no member took, once every member was tried. */
+const UNSENT_PAUSES_MS = [50, 150, 300];
+
+function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
+  });
 }
 
 /** grpc-js's words for a call that failed before it started. */

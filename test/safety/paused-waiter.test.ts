@@ -67,7 +67,8 @@ describe(
         }
         const [, json] = await worker.waitFor(/outcome (.*)\n/);
         expect(JSON.parse(json!)).toEqual({ won: false, error: 'SessionExpiredError', state: 'lost' });
-        expect((await worker.exit()).code).toBe(0);
+        const exit = await worker.exit();
+        expect(exit.code, exit.stderr).toBe(0);
         // The session revokes its lease as it declares itself lost: nobody waits out the TTL.
         if (c.kind === 'double-barrier') await client.delete().key(ahead);
         await waitForKeys(client, `${name}/`, 0, { exactly: true });
