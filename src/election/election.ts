@@ -305,6 +305,7 @@ export class Election {
         key: this.key,
         value,
         isReady: (ahead) => ahead.length === 0,
+        exclusive: true,
         probe: { prefix: this.prefix, limit: 1 },
         origin: { primitive: 'election', name: this.name },
         signal,

@@ -144,6 +144,7 @@ export class Mutex {
       key: this.key,
       value: this.value,
       isReady: nobodyAhead,
+      exclusive: true,
       // Go's tryAcquire reads the owner in the same transaction: the oldest key decides.
       probe: { prefix: this.prefix, limit: 1 },
       origin: { primitive: 'mutex', name: this.name },

@@ -83,6 +83,7 @@ export class RWMutex {
   /** A reader's or writer's place: a fresh key under `under`, on the queue of the whole name. */
   private request(under: string, isReady: ReadyPredicate, probe: Probe): EnqueueRequest {
     return {
+      exclusive: isReady === nobodyAhead,
       session: this.session,
       prefix: this.prefix,
       key: () => uniqueKey(under),

@@ -16,6 +16,8 @@ export interface Probe {
   prefix: string;
   /** At most this many (0: all). */
   limit: number;
+  /** Newest first instead: the own key and the keys just ahead of it (see ./chain-wait.ts). */
+  newest?: boolean | undefined;
 }
 
 /** What {@link createOrGet} found. */
@@ -27,8 +29,13 @@ export interface OwnKey {
    * when it gives up.
    */
   created: boolean;
-  /** The probe's keys as of the transaction, oldest first (the own key among them if it matches). */
+  /**
+   * The probe's keys as of the transaction, oldest first, or newest first if the probe asked so
+   * (the own key among them if it matches).
+   */
   probed: KeyValue[];
+  /** How many keys the probe's prefix held in all (0 without a probe). */
+  probedCount: number;
   /** etcd's revision when the transaction ran. */
   revision: bigint;
 }
@@ -64,7 +71,7 @@ export async function createOrGet(
             key: Buffer.from(probe.prefix),
             range_end: prefixRangeEnd(probe.prefix),
             sort_target: 'Create' as const,
-            sort_order: 'Ascend' as const,
+            sort_order: probe.newest ? ('Descend' as const) : ('Ascend' as const),
             ...(probe.limit > 0 ? { limit: probe.limit } : {}),
           },
         },
@@ -102,7 +109,9 @@ export async function createOrGet(
     throw failure;
   }
   const revision = BigInt(res.header.revision);
-  const probed = (res.responses[1]?.response_range.kvs ?? []).map(toKeyValue);
+  const probeResponse = res.responses[1]?.response_range;
+  const probed = (probeResponse?.kvs ?? []).map(toKeyValue);
+  const probedCount = probe && probeResponse ? Number(probeResponse.count) : 0;
   if (res.succeeded) {
     const kv: KeyValue = {
       key,
@@ -111,12 +120,18 @@ export async function createOrGet(
       modRevision: revision,
       leaseId: session.leaseId,
     };
-    return { created: true, kv, probed: probe ? probed : [], revision };
+    return { created: true, kv, probed: probe ? probed : [], probedCount, revision };
   }
   const existing = res.responses[0]?.response_range.kvs[0];
   if (!existing) throw new Error(`etcd returned no key for "${key}" from the else branch of its transaction`);
   const kv = toKeyValue(existing);
-  return { created: ambiguous && kv.leaseId === session.leaseId, kv, probed: probe ? probed : [], revision };
+  return {
+    created: ambiguous && kv.leaseId === session.leaseId,
+    kv,
+    probed: probe ? probed : [],
+    probedCount,
+    revision,
+  };
 }
 
 /**

@@ -86,6 +86,12 @@ export class PrefixMirror {
     return mirror;
   }
 
+  /** Whether `client` mirrors `prefix` now (in use, or lingering after its last use), unfailed. */
+  static exists(client: Etcd3, prefix: string): boolean {
+    const mirror = clientState(client).peek(MIRRORS)?.get(prefix);
+    return mirror !== undefined && mirror.failure === undefined;
+  }
+
   /** Gives back one reference; the last one closes the mirror after a short linger. */
   release(): void {
     if (--this.refs > 0) return;

@@ -5,6 +5,7 @@ import type { Session } from '../session/session.js';
 import { eitherSignal, untilAborted } from '../etcd/abort.js';
 import { PrefixMirror } from './mirror.js';
 import { keyGone, waitOnMirror } from './mirror-wait.js';
+import { claimChain, waitInChain } from './chain-wait.js';
 import { validateSignal } from '../etcd/validate.js';
 import {
   addSuppressed,
@@ -40,6 +41,11 @@ export interface EnqueueRequest {
    * contender is not ready (a Mutex reads 1 key: the owner; a Semaphore its permits + 1).
    */
   probe: Probe;
+  /**
+   * The contender is ready exactly when no key under `prefix` is older than its own (a Mutex, a
+   * writer, a candidate): its wait may then watch only the key just ahead (./chain-wait.ts).
+   */
+  exclusive?: boolean | undefined;
   signal?: AbortSignal | undefined;
   /** Names the primitive in the diagnostics events (none: no events). */
   origin?: DiagnosticsOrigin | undefined;
@@ -88,14 +94,42 @@ export async function enqueue<H>(req: EnqueueRequest, build: (ticket: Ticket) =>
   const trace = traceEnqueue(req.origin);
   // A caller that waits anyway rides out an etcd outage until its signal or its session ends.
   const patience = eitherSignal(session.signal, signal);
-  const own = await createOwnKey(req, patience);
+  const probe: Probe = req.exclusive ? { prefix: req.prefix, limit: 2, newest: true } : req.probe;
+  const own = await createOwnKey({ ...req, probe }, patience);
   const key = own.kv.key;
   let mirror: PrefixMirror | undefined;
+  let chain: (() => void) | undefined;
   try {
     if (signal?.aborted) throw signal.reason as Error;
     if (session.expireIfDue()) throw session.signal.reason as Error;
-    if (decide(req, own) === 'ready') return build(ticketOf(req, own, undefined, trace));
-    trace.waiting(session, own.kv, aheadOf(own).length, own.revision);
+    if (req.exclusive) {
+      const newest = own.probed[0];
+      const first = newest?.key === key && newest.createRevision === own.kv.createRevision;
+      if (first && own.probedCount === 1) return build(ticketOf(req, own, undefined, trace));
+      // One waiter of this client in the queue watches the key ahead; more share the mirror.
+      if (!PrefixMirror.exists(session.client, req.prefix)) chain = claimChain(session.client, req.prefix);
+      if (chain) {
+        trace.waiting(session, own.kv, waitingBehind(req, own), own.revision);
+        const next = first ? own.probed[1] : undefined;
+        const revision = await waitInChain({
+          client: session.client,
+          session,
+          prefix: req.prefix,
+          own: own.kv,
+          ahead: next && { key: next.key, createRevision: next.createRevision },
+          knownAt: own.revision,
+          patience,
+          signal,
+        });
+        // Success only while it is true (see above); the hold watches its key from `revision` on.
+        if (signal?.aborted) throw signal.reason as Error;
+        if (session.expireIfDue()) throw session.signal.reason as Error;
+        return build(ticketOf(req, own, undefined, trace, revision));
+      }
+    } else if (decide(req, own) === 'ready') {
+      return build(ticketOf(req, own, undefined, trace));
+    }
+    trace.waiting(session, own.kv, waitingBehind(req, own), own.revision);
     mirror = PrefixMirror.acquire(session.client, req.prefix);
     await untilAborted(mirror.caughtUp(own.revision), signal, session.signal);
     const m = mirror;
@@ -128,6 +162,8 @@ export async function enqueue<H>(req: EnqueueRequest, build: (ticket: Ticket) =>
     trace.failed(err, signal);
     await abandon(req, own, mirror, err);
     throw err;
+  } finally {
+    chain?.();
   }
 }
 
@@ -150,6 +186,11 @@ export async function tryEnqueue<H>(req: EnqueueRequest, build: (ticket: Ticket)
   }
   await abandon(req, own, undefined, undefined);
   return { ahead: aheadOf(own) };
+}
+
+/** How many keys the enqueue transaction saw ahead of a contender that is going to wait. */
+function waitingBehind(req: EnqueueRequest, own: OwnKey): number {
+  return req.exclusive ? Math.max(1, own.probedCount - 1) : aheadOf(own).length;
 }
 
 /** The probed keys ahead of the own key, oldest first. */
