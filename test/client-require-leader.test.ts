@@ -3,9 +3,10 @@ import { firstValueFrom } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import { streamCallOptions } from '../src/etcd/require-leader.js';
 import { watch } from '../src/etcd/watch.js';
-import { InvalidArgumentError, type Session, createClient } from '../src/index.js';
+import { InvalidArgumentError, type Session, createClient, subscribeDiagnostics } from '../src/index.js';
 import { eventually, usePrivateEtcd } from './support/clients.js';
 import type { EtcdMember } from './support/etcd.js';
+import { startProxy } from './support/proxy.js';
 
 /**
  * etcd's require-leader metadata, against a real 3-member cluster of which two members are
@@ -94,6 +95,12 @@ describe('createClient({ requireLeader }) on a member cut off from the quorum', 
     await loneMade.renewed;
     const lone = loneMade.session;
     const watched = { flagged: suspensions(flagged), plain: suspensions(plain), lone: suspensions([lone]) };
+    const causes = new Map<string, string>();
+    etcd.defer(
+      subscribeDiagnostics('suspend', (e) => {
+        if (!causes.has(e.leaseId)) causes.set(e.leaseId, `${e.cause} ${e.error ?? ''}`.trim());
+      }),
+    );
     const outage = await loseQuorum(survivor);
     for (const w of Object.values(watched)) w.start(outage.stoppedAt);
     try {
@@ -114,6 +121,47 @@ describe('createClient({ requireLeader }) on a member cut off from the quorum', 
     // ~1.7-2.3 s (etcd ends the stream only after three election timeouts without a leader).
     expect(worst(watched.flagged)).toBeLessThan(1500);
     expect(worst(watched.lone)).toBeLessThan(4000);
+    // Why, as the diagnostics event says: the member has no leader (by the client's check, or etcd's
+    // own end of the stream for the lone session); without the flag, only the overdue renewals.
+    for (const s of flagged) expect(causes.get(s.leaseId)).toBe('no-leader GRPCUnavailableError');
+    expect(causes.get(lone.leaseId)).toMatch(/^no-leader/);
+    for (const s of plain) expect(causes.get(s.leaseId)).toBe('renewal-overdue');
+  }, 40_000);
+
+  it('sends nothing extra while renewals are answered; a slow member that has its leader is asked, not flagged', async () => {
+    const member = etcd.cluster().members[0]!;
+    const proxies = {
+      flagged: await startProxy(member.clientUrl),
+      plain: await startProxy(member.clientUrl),
+    };
+    etcd.defer(async () => {
+      await Promise.all(Object.values(proxies).map((p) => p.close()));
+    });
+    const flagged = etcd.client({ endpoints: [proxies.flagged.endpoint] });
+    const plain = etcd.client({ endpoints: [proxies.plain.endpoint], requireLeader: false });
+    const sessions = [await renewingSession(flagged, 3), await renewingSession(plain, 3)];
+    await Promise.all(sessions.map((m) => m.renewed));
+    const states: string[] = [];
+    for (const { session } of sessions) session.state$.subscribe((state) => states.push(state));
+    const calls = () => ({
+      flagged: proxies.flagged.stats.streamsOpened,
+      plain: proxies.plain.stats.streamsOpened,
+    });
+    // Healthy: three renewals each, on the streams already open; not one call besides.
+    const before = calls();
+    await new Promise((r) => setTimeout(r, 3200));
+    expect(calls()).toEqual(before);
+    // Slow: answers take 600 ms, under the session's 1 s overdue bound but past the check's 250 ms.
+    for (const p of Object.values(proxies)) p.delay({ toClient: 600 });
+    await new Promise((r) => setTimeout(r, 3200));
+    const slow = calls();
+    console.log(
+      `answers 600 ms late for 3.2 s: ${slow.flagged - before.flagged} leader checks with the flag, ${slow.plain - before.plain} without`,
+    );
+    expect(slow.flagged - before.flagged).toBeGreaterThan(0); // it asked, at most once per overdue renewal here
+    expect(slow.flagged - before.flagged).toBeLessThanOrEqual(8);
+    expect(slow.plain).toBe(before.plain); // requireLeader: false: never asks
+    expect(states).toEqual(['alive', 'alive']); // never suspended, and certainly not lost
   }, 40_000);
 
   it('the streams the library opens are ended by the member with "no leader"; without the flag they stay open', async () => {
