@@ -109,8 +109,9 @@ export async function startProcessCluster(bin: string, opts: StartEtcdOptions): 
     const token = `etcd-test-${randomUUID()}`;
     const names = Array.from({ length: size }, (_, i) => `m${i + 1}`);
     const peerUrls = names.map((_, i) => `http://127.0.0.1:${ports[2 * i + 1]}`);
+    const advertise = opts.advertisePeerUrl ?? (({ peerUrl }: { peerUrl: string }) => peerUrl);
     const advertised = await Promise.all(
-      names.map((name, i) => opts.advertisePeerUrl?.({ name, peerUrl: peerUrls[i]! }) ?? peerUrls[i]!),
+      names.map(async (name, i) => advertise({ name, peerUrl: peerUrls[i]! })),
     );
     const initialCluster = names.map((n, i) => `${n}=${advertised[i]}`).join(',');
     const members = names.map((name, i) => {
