@@ -48,6 +48,8 @@ export {
   type SessionLostEvent,
   type LossCause,
   type RenewEvent,
+  type SuspendEvent,
+  type SuspendCause,
   type ReconnectEvent,
   type RetryEvent,
 } from './diagnostics/events.js';

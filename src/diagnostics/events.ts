@@ -30,6 +30,8 @@ export const DIAGNOSTICS_CHANNELS = {
   lost: 'etcd-concurrency:lost',
   /** A session's lease renewal is acknowledged, with its round-trip time. */
   renew: 'etcd-concurrency:renew',
+  /** A session becomes `suspended`, with the reason (its member has no leader, say). */
+  suspend: 'etcd-concurrency:suspend',
   /** A watch or lease keep-alive stream works again after breaking. */
   reconnect: 'etcd-concurrency:reconnect',
   /** A failed etcd call is about to be tried again. */
@@ -148,6 +150,26 @@ export interface RenewEvent {
   durationMs: number | undefined;
 }
 
+/**
+ * Why a session became `suspended`:
+ * - `no-leader`: its keep-alive stream's member has no raft leader (cut off from the quorum, or
+ *   an election is under way), as etcd said or as the member answered the library's leader check;
+ * - `stream-broken`: the keep-alive stream broke otherwise (connection lost, etcd restarted);
+ * - `renewal-overdue`: a renewal went unanswered for a second (TTL/3 if shorter).
+ */
+export type SuspendCause = 'no-leader' | 'stream-broken' | 'renewal-overdue';
+
+/** `etcd-concurrency:suspend`: a session went from `alive` to `suspended`. */
+export interface SuspendEvent {
+  primitive: 'session';
+  leaseId: string;
+  /** The lease TTL in seconds. */
+  ttl: number;
+  cause: SuspendCause;
+  /** Name of the error that broke the keep-alive stream (`no-leader`, `stream-broken`). */
+  error: string | undefined;
+}
+
 /** `etcd-concurrency:reconnect`: a stream delivers again after it broke. */
 export interface ReconnectEvent {
   /** `watch`: the client's watch stream (every watch resumes on it); `keep-alive`: its lease keep-alive stream. */
@@ -184,6 +206,7 @@ export interface DiagnosticsEvents {
   release: ReleaseEvent;
   lost: LostEvent;
   renew: RenewEvent;
+  suspend: SuspendEvent;
   reconnect: ReconnectEvent;
   retry: RetryEvent;
 }

@@ -19,6 +19,7 @@ const channels = {
   release: channel(DIAGNOSTICS_CHANNELS.release),
   lost: channel(DIAGNOSTICS_CHANNELS.lost),
   renew: channel(DIAGNOSTICS_CHANNELS.renew),
+  suspend: channel(DIAGNOSTICS_CHANNELS.suspend),
   reconnect: channel(DIAGNOSTICS_CHANNELS.reconnect),
   retry: channel(DIAGNOSTICS_CHANNELS.retry),
 } as const;
@@ -73,6 +74,23 @@ export function sessionRenewed(
   if (!listening('renew')) return;
   const durationMs = sentAt === undefined ? undefined : performance.now() - sentAt;
   emit('renew', { primitive: 'session', leaseId, ttl, revision, durationMs });
+}
+
+/** The session of `leaseId` went from alive to suspended for `cause`; `err` broke its stream, if one did. */
+export function sessionSuspended(
+  leaseId: string,
+  ttl: number,
+  cause: DiagnosticsEvents['suspend']['cause'],
+  err: unknown,
+): void {
+  if (!listening('suspend')) return;
+  emit('suspend', {
+    primitive: 'session',
+    leaseId,
+    ttl,
+    cause,
+    error: err === undefined ? undefined : errorName(err),
+  });
 }
 
 /** Why a session ended, by its end reason: how a hold on it tells what took it. */

@@ -53,7 +53,12 @@ export function setRequireLeader(client: Etcd3, mode: RequireLeader): void {
  * library's own streams must not stay silent on a member cut off from the quorum.
  */
 export function streamCallOptions(client: Etcd3): Pick<CallOptions, 'interceptors'> {
-  return requireLeaderOptions(clientState(client).peek(MODE) ?? 'streams', true);
+  return requireLeaderOptions(streamsRequireLeader(client) ? 'streams' : false, true);
+}
+
+/** Whether the library's streams on `client` carry the require-leader metadata. */
+export function streamsRequireLeader(client: Etcd3): boolean {
+  return (clientState(client).peek(MODE) ?? 'streams') !== false;
 }
 
 /** Whether an error (or a watch's cancel reason) is etcd's "no leader" refusal. */

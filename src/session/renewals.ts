@@ -70,6 +70,22 @@ export class RenewalLedger {
     return send;
   }
 
+  /** The send time of the oldest request still unanswered on the current stream (undefined: none). */
+  oldestSentAt(): number | undefined {
+    let oldest: number | undefined;
+    // Each lease's list is in send order: its head is its oldest.
+    for (const list of this.inFlight.values()) {
+      const head = list[0];
+      if (head !== undefined && (oldest === undefined || head.sentAt < oldest)) oldest = head.sentAt;
+    }
+    return oldest;
+  }
+
+  /** True while every request written to the current stream has been answered. */
+  get idle(): boolean {
+    return this.inFlight.size === 0;
+  }
+
   /** The stream ended (or a new one replaces it): nothing in flight will be answered. */
   reset(): number {
     this.inFlight.clear();

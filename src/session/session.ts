@@ -9,7 +9,8 @@ import { clientState } from '../etcd/client-state.js';
 import { validateClient, validateSignal } from '../etcd/validate.js';
 import { KeepAliveHub, type KeepAliveListener, normalizeId } from './keepalive-hub.js';
 import { RenewalTracker, renewalTiming, type RenewalSend } from './renewals.js';
-import { sessionEnded, sessionRenewed } from '../diagnostics/publish.js';
+import { sessionEnded, sessionRenewed, sessionSuspended } from '../diagnostics/publish.js';
+import { isNoLeader } from '../etcd/require-leader.js';
 
 /** The life of a session: see {@link Session.state$}. */
 export type SessionState = 'alive' | 'suspended' | 'lost' | 'closed';
@@ -100,6 +101,8 @@ export class Session implements AsyncDisposable {
   /** Pending {@link confirmLease} calls, answered by the reply to renewal `confirmSeq`. */
   private readonly confirmations: ((alive: boolean) => void)[] = [];
   private confirmSeq: number | undefined;
+  /** What broke the keep-alive stream, until a new one is up: why the session is suspended. */
+  private streamError: Error | undefined;
 
   private constructor(client: Etcd3, leaseId: string, ttl: number, deadline: number, marginMs: number) {
     this.client = client;
@@ -119,12 +122,14 @@ export class Session implements AsyncDisposable {
         sessionRenewed(this.leaseId, ttlSeconds, revision, answers.sentAt);
         this.renewals.next({ ttl: ttlSeconds, revision });
       },
-      onStreamBroken: () => {
+      onStreamBroken: (error) => {
+        this.streamError = error;
         this.tracker.broken(performance.now());
         this.confirmSeq = undefined;
         this.settle();
       },
       onStreamReady: () => {
+        this.streamError = undefined;
         this.tracker.streamReady(performance.now());
         this.askConfirmation();
         this.wake();
@@ -413,6 +418,11 @@ export class Session implements AsyncDisposable {
 
   private setState(next: SessionState): void {
     if (this.current === next || this.signal.aborted) return;
+    if (next === 'suspended') {
+      const error = this.streamError;
+      const cause = !error ? 'renewal-overdue' : isNoLeader(error) ? 'no-leader' : 'stream-broken';
+      sessionSuspended(this.leaseId, this.ttl, cause, error);
+    }
     this.current = next;
     this.state.next(next);
   }

@@ -70,14 +70,14 @@ class ProcessCluster implements EtcdCluster {
 function memberArgs(
   name: string,
   clientUrl: string,
-  peerUrl: string,
+  peerUrl: { listen: string; advertise: string },
   dataDir: string,
   cluster: { initialCluster: string; token: string },
 ): string[] {
   return [
     ...['--name', name, '--data-dir', dataDir],
     ...['--listen-client-urls', clientUrl, '--advertise-client-urls', clientUrl],
-    ...['--listen-peer-urls', peerUrl, '--initial-advertise-peer-urls', peerUrl],
+    ...['--listen-peer-urls', peerUrl.listen, '--initial-advertise-peer-urls', peerUrl.advertise],
     ...['--initial-cluster', cluster.initialCluster, '--initial-cluster-state', 'new'],
     ...['--initial-cluster-token', cluster.token],
     ...TIMING_ARGS,
@@ -109,13 +109,20 @@ export async function startProcessCluster(bin: string, opts: StartEtcdOptions): 
     const token = `etcd-test-${randomUUID()}`;
     const names = Array.from({ length: size }, (_, i) => `m${i + 1}`);
     const peerUrls = names.map((_, i) => `http://127.0.0.1:${ports[2 * i + 1]}`);
-    const initialCluster = names.map((n, i) => `${n}=${peerUrls[i]}`).join(',');
+    const advertise = opts.advertisePeerUrl ?? (({ peerUrl }: { peerUrl: string }) => peerUrl);
+    const advertised = await Promise.all(
+      names.map(async (name, i) => advertise({ name, peerUrl: peerUrls[i]! })),
+    );
+    const initialCluster = names.map((n, i) => `${n}=${advertised[i]}`).join(',');
     const members = names.map((name, i) => {
       const clientUrl = `${clientScheme}://127.0.0.1:${ports[2 * i]}`;
       const peerUrl = peerUrls[i]!;
       const dataDir = path.join(tmpDir, `${name}.etcd`);
       const args = [
-        ...memberArgs(name, clientUrl, peerUrl, dataDir, { initialCluster, token }),
+        ...memberArgs(name, clientUrl, { listen: peerUrl, advertise: advertised[i]! }, dataDir, {
+          initialCluster,
+          token,
+        }),
         ...(tls ? tlsServerArgs(tls) : []),
         ...authArgs,
         ...(opts.extraArgs ?? []),

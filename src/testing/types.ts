@@ -149,4 +149,11 @@ export interface StartEtcdOptions {
    * @default false
    */
   auth?: boolean | AuthSetupOptions;
+  /**
+   * The peer URL each member advertises to the others, given the one it listens on: return the
+   * address of a proxy in front of it to cut raft traffic between members (a partition) in a test.
+   * Process clusters only. {@link EtcdMember.peerUrl} stays the URL the member listens on.
+   * @default the listening URL itself
+   */
+  advertisePeerUrl?: (member: { name: string; peerUrl: string }) => string | Promise<string>;
 }
