@@ -2,7 +2,7 @@ import { EtcdLeaseInvalidError, type Etcd3 } from 'etcd3';
 import type { Observable } from 'rxjs';
 import { untilAborted } from '../etcd/abort.js';
 import { translateError } from '../etcd/etcd-errors.js';
-import { retryIdempotent } from '../etcd/retry.js';
+import { patiently, retryIdempotent } from '../etcd/retry.js';
 import { InvalidArgumentError, NotLeaderError } from '../errors.js';
 import { addSuppressed, deleteIfCreated } from '../queue/guarded.js';
 import { Hold } from '../queue/hold.js';
@@ -94,7 +94,7 @@ export class Election {
       const unreleased = c.hold?.releaseRequested ? c.hold : undefined;
       if (unreleased) {
         // A resign whose delete failed may have run: finish it before campaigning again.
-        await untilAborted(c.releaseHold(unreleased), signal);
+        await patiently(() => c.releaseHold(unreleased), this.session.signal, signal);
       } else if (c.resigning) {
         await untilAborted(c.resigning.catch(noop), signal);
       } else if (c.pending?.withdrawn) {

@@ -2,6 +2,7 @@ import { GRPCDeadlineExceededError } from 'etcd3';
 import pRetry from 'p-retry';
 import { retryIf, retrying } from '../diagnostics/publish.js';
 import { isTransientError } from './etcd-errors.js';
+import { untilAborted } from './abort.js';
 
 /**
  * Retries an idempotent call on connection trouble, briefly (the client's deadline bounds each
@@ -59,4 +60,18 @@ export async function retryUntilAborted<T>(fn: () => Promise<T>, signal: AbortSi
  */
 function worthRetrying(err: unknown): boolean {
   return isTransientError(err) && !(err instanceof GRPCDeadlineExceededError);
+}
+
+/**
+ * For a waiting call that must first finish something of its session (a release whose reply was
+ * lost): as patient as the wait it is about to start. Connection trouble, deadlines included, is
+ * retried until the caller's signal or the session's aborts; either abort rejects at once.
+ */
+export function patiently<T>(
+  fn: () => Promise<T>,
+  session: AbortSignal,
+  caller: AbortSignal | undefined,
+): Promise<T> {
+  const patience = caller ? AbortSignal.any([session, caller]) : session;
+  return untilAborted(retryUntilAborted(fn, patience), caller);
 }

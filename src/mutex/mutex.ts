@@ -1,5 +1,6 @@
 import { validateName, prefixOf, sessionKey } from '../queue/keys.js';
 import { untilAborted } from '../etcd/abort.js';
+import { patiently } from '../etcd/retry.js';
 import {
   type Blocked,
   enqueue,
@@ -97,7 +98,7 @@ export class Mutex {
       if (slot instanceof Hold) {
         if (slot.isHeld && !slot.releaseRequested) return slot;
         // A release in flight, or one that failed (its delete may have run): finish it first.
-        if (slot.releaseRequested) await untilAborted(slot.release(), signal);
+        if (slot.releaseRequested) await patiently(() => slot.release(), this.session.signal, signal);
         else holds.delete(this.key, slot);
       } else if (slot instanceof SharedWait) {
         if (!slot.withdrawn) return slot.join(signal);

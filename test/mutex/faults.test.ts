@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { Mutex } from '../../src/index.js';
 import { usePrivateEtcd } from '../support/clients.js';
 import { uniquePrefix } from '../support/prefix.js';
+import { startProxy } from '../support/proxy.js';
 
 describe('Mutex when etcd fails', () => {
   const etcd = usePrivateEtcd();
@@ -52,5 +53,28 @@ describe('Mutex when etcd fails', () => {
     expect(session.isActive).toBe(true);
     expect(await client.getAll().prefix(`${name}/`).keys()).toEqual([hold.key]);
     await hold.release();
+  });
+
+  it('a lock() that must first finish a failed release rides out unanswered calls (deadlines) too', async () => {
+    const proxy = await startProxy(etcd.cluster().endpoints[0]!);
+    etcd.defer(() => proxy.close());
+    const client = etcd.client({ endpoints: [proxy.endpoint], callTimeoutMs: 500 });
+    const session = await etcd.session(client, { ttl: 30 });
+    const name = `${uniquePrefix('mutex-faults')}deadline`;
+    const mutex = new Mutex(session, name);
+    const hold = await mutex.lock();
+    // etcd gets every call and answers none: the release runs into its deadline.
+    proxy.blackholeReplies();
+    await expect(hold.release()).rejects.toThrow(/Cannot reach etcd/);
+    // A lock() now has to finish that release first; its calls keep running into deadlines.
+    const again = mutex.lock();
+    again.catch(() => undefined); // asserted below
+    await new Promise((r) => setTimeout(r, 1500));
+    proxy.restore();
+    proxy.reset(); // the blackholed connection is dropped; the client reconnects
+    const next = await again;
+    expect(next.isHeld).toBe(true);
+    expect(next.fencingToken).toBeGreaterThan(hold.fencingToken);
+    await next.release();
   });
 });
