@@ -177,8 +177,10 @@ async function stillThere(
 /**
  * A range read that reflects at least revision `atLeast`: served by the member the client talks
  * to without a round through the raft leader (serializable), which is as good as linearizable
- * here because the revision we need is one that member already reported; if it answers from an
- * older state (another member of the cluster), the read is repeated linearizably.
+ * here because the revision we need is one that the cluster already reported to us. A member that
+ * answers from an older state (another member of the cluster, catching up) is asked again a few
+ * times, then the read goes through the leader (linearizable) with a short deadline of its own: a
+ * waiting call must not sit out the client's whole call deadline in a leader election.
  */
 async function readAtLeast(
   wait: ChainWait,
@@ -188,15 +190,44 @@ async function readAtLeast(
 ): Promise<IRangeResponse> {
   const { client, patience } = wait;
   try {
-    const local = await retryUntilAborted(
-      () => client.kv.range({ ...request, serializable: true }),
+    for (const pause of LAGGING_MEMBER_PAUSES_MS) {
+      const local = await retryUntilAborted(
+        () => client.kv.range({ ...request, serializable: true }),
+        patience,
+      );
+      if (BigInt(local.header.revision) >= atLeast) return local;
+      await delay(pause, patience);
+    }
+    return await retryUntilAborted(
+      () => client.kv.range(request, { deadline: Date.now() + LINEARIZABLE_READ_DEADLINE_MS }),
       patience,
     );
-    if (BigInt(local.header.revision) >= atLeast) return local;
-    return await retryUntilAborted(() => client.kv.range(request), patience);
   } catch (err) {
     throw patience.aborted ? (patience.reason as Error) : translateError(err, client, key);
   }
+}
+
+/** Pauses between serializable reads that found the member behind (then one linearizable read). */
+const LAGGING_MEMBER_PAUSES_MS = [5, 25, 100];
+/** The deadline of the linearizable fallback read, retried until the wait's patience ends. */
+const LINEARIZABLE_READ_DEADLINE_MS = 1000;
+
+function delay(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    if (signal.aborted) {
+      reject(signal.reason as Error);
+      return;
+    }
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal.reason as Error);
+    };
+    const timer = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
 }
 
 const CHAINS = slotKey<Map<string, number>>('chain waiters');
