@@ -44,7 +44,7 @@ export interface OwnKey {
  * retried: the key is deleted if it may exist (guarded by our lease) and the error is thrown.
  * A dead lease ends the session at once and throws its error.
  *
- * With `patience`, connection trouble is retried until that signal aborts: a caller that is going
+ * With `patience`, connection trouble is retried until one of its signals aborts: a caller that is going
  * to wait anyway (lock(), campaign(), acquire()) rides out an etcd restart instead of failing; the
  * session's end (its lease cannot outlive a long outage) or the caller's abort stops it.
  */
@@ -52,7 +52,7 @@ export async function createOrGet(
   session: Session,
   key: string,
   value: string | Buffer,
-  options: { patience?: AbortSignal | undefined; probe?: Probe | undefined } = {},
+  options: { patience?: readonly AbortSignal[] | undefined; probe?: Probe | undefined } = {},
 ): Promise<OwnKey> {
   const { patience, probe } = options;
   const client = session.client;
@@ -135,7 +135,7 @@ async function deleteOwnedBy(session: Session, key: string, failure: Error): Pro
           success: [{ request_delete_range: { key: k } }],
           failure: [],
         }),
-      AbortSignal.any([session.signal, AbortSignal.timeout(CLEANUP_PATIENCE_MS)]),
+      [session.signal, AbortSignal.timeout(CLEANUP_PATIENCE_MS)],
     );
   } catch (cleanup) {
     addSuppressed(failure, cleanup);
