@@ -2,6 +2,7 @@ import type { Etcd3, IDuplexStream, IWatchRequest, IWatchResponse } from 'etcd3'
 import { firstValueFrom } from 'rxjs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { streamCallOptions } from '../src/etcd/require-leader.js';
+import { txn, type TxnRequest } from '../src/etcd/txn.js';
 import { watch } from '../src/etcd/watch.js';
 import { InvalidArgumentError, type Session, createClient, subscribeDiagnostics } from '../src/index.js';
 import { eventually, usePrivateEtcd } from './support/clients.js';
@@ -242,9 +243,12 @@ describe('createClient({ requireLeader }) on a member cut off from the quorum', 
     const outage = await loseQuorum(survivor);
     try {
       await noLeaderOn(survivor);
-      const timed = async (client: typeof all) => {
+      const timed = async (
+        client: typeof all,
+        call: (c: typeof all) => Promise<unknown> = (c) => c.get('k').string(),
+      ) => {
         const started = performance.now();
-        const error = await client.get('k').then(
+        const error = await call(client).then(
           () => undefined,
           (e: unknown) => e as Error,
         );
@@ -257,6 +261,21 @@ describe('createClient({ requireLeader }) on a member cut off from the quorum', 
       expect(fast.ms).toBeLessThan(1000);
       expect(slow.error?.message).not.toMatch(/no leader/); // it waited out its 2 s deadline
       expect(slow.ms).toBeGreaterThanOrEqual(1900);
+      // txn()'s lean path (no interceptor chain) sends the metadata itself, only with 'all'.
+      const read: TxnRequest = {
+        compare: [],
+        success: [{ kind: 'range', key: Buffer.from('k') }],
+        failure: [],
+      };
+      const fastTxn = await timed(all, (client) => txn(client, read));
+      const slowTxn = await timed(streams, (client) => txn(client, read));
+      console.log(
+        `no leader: txn() failed after ${fastTxn.ms} ms with 'all', ${slowTxn.ms} ms with 'streams'`,
+      );
+      expect(fastTxn.error?.message).toMatch(/etcdserver: no leader/);
+      expect(fastTxn.ms).toBeLessThan(1000);
+      expect(slowTxn.error?.message).not.toMatch(/no leader/);
+      expect(slowTxn.ms).toBeGreaterThanOrEqual(1900);
     } finally {
       await outage.restore();
     }

@@ -4,7 +4,7 @@ import { prefixOf, uniqueKey, validateName } from '../queue/keys.js';
 import { validateSignal } from '../etcd/validate.js';
 import { validateSession } from '../session/validate.js';
 import { PrefixMirror } from '../queue/mirror.js';
-import { eitherSignal, untilAborted } from '../etcd/abort.js';
+import { untilAborted } from '../etcd/abort.js';
 import { keyGone } from '../queue/queue.js';
 import { addSuppressed, createOrGet, deleteIfCreated, markLeftBehind } from '../queue/guarded.js';
 import { retryIdempotent } from '../etcd/retry.js';
@@ -100,7 +100,7 @@ export class DoubleBarrier {
       // As in Go: check before writing anything, then again once our key is in.
       if (this.participants(mirror).length >= this.count) throw this.tooMany();
       // A participant that waits anyway rides out an etcd outage, as every queue wait does.
-      own = await this.register(eitherSignal(session.signal, signal));
+      own = await this.register(signal ? [session.signal, signal] : [session.signal]);
       const mine = own;
       await untilAborted(mirror.caughtUp(mine.createRevision), signal, session.signal);
       const ahead = this.participants(mirror).filter((kv) => kv.createRevision < mine.createRevision);
@@ -207,7 +207,7 @@ export class DoubleBarrier {
    * with another process's). A key found on our own lease is ours: a try whose reply was lost
    * made it, and taking a fresh name instead would count a phantom participant.
    */
-  private async register(patience: AbortSignal): Promise<KeyValue> {
+  private async register(patience: readonly AbortSignal[]): Promise<KeyValue> {
     for (;;) {
       const { kv, created } = await createOrGet(this.session, uniqueKey(this.waitersPrefix), '', {
         patience,

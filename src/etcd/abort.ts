@@ -46,12 +46,3 @@ export async function untilAbortedOrUndo<T>(
     throw err;
   }
 }
-
-/**
- * Aborts when the session's signal or the caller's does: what a waiting call's patience lasts.
- * Without a caller's signal it is the session's own (AbortSignal.any costs a combined signal per
- * call on the hot path; most calls pass no signal).
- */
-export function eitherSignal(first: AbortSignal, second: AbortSignal | undefined): AbortSignal {
-  return second ? AbortSignal.any([first, second]) : first;
-}

@@ -1,4 +1,4 @@
-import { type CallOptions, InterceptingCall, type Interceptor } from '@grpc/grpc-js';
+import { type CallOptions, InterceptingCall, type Interceptor, type Metadata } from '@grpc/grpc-js';
 import type { Etcd3 } from 'etcd3';
 import { clientState, slotKey } from './client-state.js';
 import { messageOf } from './message.js';
@@ -24,12 +24,28 @@ export type RequireLeader = 'streams' | 'all' | false;
 const requireLeaderInterceptor: Interceptor = (options, nextCall) =>
   new InterceptingCall(nextCall(options), {
     start(metadata, listener, next) {
-      // etcd3 passes one Metadata object (its cached auth token) to every call: never change it.
-      const own = metadata.clone();
-      own.set(REQUIRE_LEADER_KEY, REQUIRE_LEADER_VALUE);
-      next(own, listener);
+      next(withRequireLeader(metadata), listener);
     },
   });
+
+/** A copy of `metadata` with `hasleader: true` (what the interceptor sends). */
+export function withRequireLeader(metadata: Metadata): Metadata {
+  // etcd3 passes one Metadata object (its cached auth token) to every call: never change it.
+  const own = metadata.clone();
+  own.set(REQUIRE_LEADER_KEY, REQUIRE_LEADER_VALUE);
+  return own;
+}
+
+/**
+ * What a call's interceptors amount to, for a call made below grpc-js's interceptor chain
+ * (src/etcd/txn.ts): `false` none, `true` only the require-leader interceptor (the call then
+ * sends {@link withRequireLeader}'s metadata itself), `undefined` any other interceptor (such a
+ * call must go through the chain).
+ */
+export function requiresLeaderOnly(interceptors: readonly unknown[] | undefined): boolean | undefined {
+  if (!interceptors || interceptors.length === 0) return false;
+  return interceptors.length === 1 && interceptors[0] === requireLeaderInterceptor ? true : undefined;
+}
 
 /** The call options that make a call of the given kind require a leader, if `mode` says so. */
 export function requireLeaderOptions(

@@ -26,31 +26,53 @@ export async function retryIdempotent<T>(fn: () => Promise<T>, signal?: AbortSig
 }
 
 /**
- * Retries an idempotent call on connection trouble until `signal` aborts (then its reason).
- * A result that arrives after the abort is still returned, never dropped: it may be a key this
- * call created, which the caller must know of to delete it (p-retry would discard it).
+ * Retries an idempotent call on connection trouble until one of `patience`'s signals aborts (then
+ * its reason). A result that arrives after the abort is still returned, never dropped: it may be a
+ * key this call created, which the caller must know of to delete it (p-retry would discard it).
+ *
+ * Several signals are taken as they are, not combined: the first try of every lock() passes the
+ * session's and the caller's, and `AbortSignal.any` would cost a combined signal per call that
+ * only a retry ever looks at.
  */
-export async function retryUntilAborted<T>(fn: () => Promise<T>, signal: AbortSignal): Promise<T> {
+export async function retryUntilAborted<T>(
+  fn: () => Promise<T>,
+  patience: AbortSignal | readonly AbortSignal[],
+): Promise<T> {
+  const signals: readonly AbortSignal[] = Array.isArray(patience) ? patience : [patience as AbortSignal];
   for (let failures = 0; ; failures++) {
     try {
       return await fn();
     } catch (err) {
-      if (!isTransientError(err) || signal.aborted) throw err;
+      if (!isTransientError(err) || signals.some((s) => s.aborted)) throw err;
       retrying('enqueue', err, failures + 1);
     }
     const delay = Math.min(1000, 50 * 2 ** Math.min(failures, 5)) * (0.5 + Math.random() / 2);
-    await new Promise<void>((resolve, reject) => {
-      const onAbort = () => {
-        clearTimeout(timer);
-        reject(signal.reason as Error);
-      };
-      const timer = setTimeout(() => {
-        signal.removeEventListener('abort', onAbort);
-        resolve();
-      }, delay);
-      signal.addEventListener('abort', onAbort, { once: true });
-    });
+    await pause(delay, signals);
   }
+}
+
+/** Resolves after `ms`, or rejects with the reason of the first of `signals` to abort. */
+function pause(ms: number, signals: readonly AbortSignal[]): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const aborted = signals.find((s) => s.aborted);
+    if (aborted) {
+      reject(aborted.reason as Error);
+      return;
+    }
+    const done = () => {
+      clearTimeout(timer);
+      for (const s of signals) s.removeEventListener('abort', onAbort);
+    };
+    const onAbort = function (this: AbortSignal) {
+      done();
+      reject(this.reason as Error);
+    };
+    const timer = setTimeout(() => {
+      done();
+      resolve();
+    }, ms);
+    for (const s of signals) s.addEventListener('abort', onAbort, { once: true });
+  });
 }
 
 /**
@@ -72,6 +94,5 @@ export function patiently<T>(
   session: AbortSignal,
   caller: AbortSignal | undefined,
 ): Promise<T> {
-  const patience = caller ? AbortSignal.any([session, caller]) : session;
-  return untilAborted(retryUntilAborted(fn, patience), caller);
+  return untilAborted(retryUntilAborted(fn, caller ? [session, caller] : [session]), caller);
 }

@@ -3,6 +3,7 @@ import { clientState, slotKey } from '../etcd/client-state.js';
 import { translateError } from '../etcd/etcd-errors.js';
 import { type KeyValue, prefixRangeEnd, toKeyValue } from '../etcd/kv.js';
 import { retryUntilAborted } from '../etcd/retry.js';
+import { untilAborted } from '../etcd/abort.js';
 import { keyDeletes } from './key-watches.js';
 import type { Session } from '../session/session.js';
 import { keyGone } from './mirror-wait.js';
@@ -39,8 +40,8 @@ export interface ChainWait {
   ahead: Ahead | undefined;
   /** The revision at which `ahead` was known to exist. */
   knownAt: bigint;
-  /** Patience for reads: aborts with the caller's or the session's end. */
-  patience: AbortSignal;
+  /** Patience for reads: the caller's and the session's signals (either ends it). */
+  patience: readonly AbortSignal[];
   /** The caller's signal (undefined: waits until the session ends). */
   signal: AbortSignal | undefined;
 }
@@ -203,7 +204,7 @@ async function readAtLeast(
       patience,
     );
   } catch (err) {
-    throw patience.aborted ? (patience.reason as Error) : translateError(err, client, key);
+    throw abortedBy(patience) ?? translateError(err, client, key);
   }
 }
 
@@ -212,22 +213,19 @@ const LAGGING_MEMBER_PAUSES_MS = [5, 25, 100];
 /** The deadline of the linearizable fallback read, retried until the wait's patience ends. */
 const LINEARIZABLE_READ_DEADLINE_MS = 1000;
 
-function delay(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise<void>((resolve, reject) => {
-    if (signal.aborted) {
-      reject(signal.reason as Error);
-      return;
-    }
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal.reason as Error);
-    };
-    const timer = setTimeout(() => {
-      signal.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
+/** The reason of the first of `signals` that aborted, if any did. */
+function abortedBy(signals: readonly AbortSignal[]): Error | undefined {
+  const aborted = signals.find((s) => s.aborted);
+  return aborted ? (aborted.reason as Error) : undefined;
+}
+
+function delay(ms: number, signals: readonly AbortSignal[]): Promise<void> {
+  return untilAborted(
+    new Promise<void>((resolve) => {
+      setTimeout(resolve, ms).unref();
+    }),
+    ...signals,
+  );
 }
 
 const CHAINS = slotKey<Map<string, number>>('chain waiters');

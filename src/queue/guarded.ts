@@ -1,9 +1,10 @@
-import type { Etcd3, ITxnResponse } from 'etcd3';
+import type { Etcd3 } from 'etcd3';
 import { EtcdLeaseInvalidError, GRPCDeadlineExceededError } from 'etcd3';
 import type { Session } from '../session/session.js';
 import { isTransientError, translateError } from '../etcd/etcd-errors.js';
-import { type KeyValue, prefixRangeEnd, toKeyValue } from '../etcd/kv.js';
+import { type KeyValue, prefixRangeEnd } from '../etcd/kv.js';
 import { retryIdempotent, retryUntilAborted } from '../etcd/retry.js';
+import { txn, type TxnOp, type TxnResult } from '../etcd/txn.js';
 
 /**
  * Guarded operations on a contender's own key: created only if absent, deleted only while its
@@ -51,7 +52,7 @@ export interface OwnKey {
  * retried: the key is deleted if it may exist (guarded by our lease) and the error is thrown.
  * A dead lease ends the session at once and throws its error.
  *
- * With `patience`, connection trouble is retried until that signal aborts: a caller that is going
+ * With `patience`, connection trouble is retried until one of its signals aborts: a caller that is going
  * to wait anyway (lock(), campaign(), acquire()) rides out an etcd restart instead of failing; the
  * session's end (its lease cannot outlive a long outage) or the caller's abort stops it.
  */
@@ -59,44 +60,42 @@ export async function createOrGet(
   session: Session,
   key: string,
   value: string | Buffer,
-  options: { patience?: AbortSignal | undefined; probe?: Probe | undefined } = {},
+  options: { patience?: readonly AbortSignal[] | undefined; probe?: Probe | undefined } = {},
 ): Promise<OwnKey> {
   const { patience, probe } = options;
   const client = session.client;
   const k = Buffer.from(key);
-  const probeRange = probe
+  const v = Buffer.from(value);
+  const probeRange: TxnOp[] = probe
     ? [
         {
-          request_range: {
-            key: Buffer.from(probe.prefix),
-            range_end: prefixRangeEnd(probe.prefix),
-            sort_target: 'Create' as const,
-            sort_order: probe.newest ? ('Descend' as const) : ('Ascend' as const),
-            ...(probe.limit > 0 ? { limit: probe.limit } : {}),
-          },
+          kind: 'range',
+          key: Buffer.from(probe.prefix),
+          rangeEnd: prefixRangeEnd(probe.prefix),
+          sortTarget: 'Create',
+          sortOrder: probe.newest ? 'Descend' : 'Ascend',
+          limit: BigInt(probe.limit),
         },
       ]
     : [];
+  const request = {
+    // Create only if absent: a retry, or a second call of this session, finds the key instead.
+    compare: [{ key: k, target: 'Create', result: 'Equal', operand: 0n }],
+    // Ours now, on the session's lease so that it vanishes with the session; then who is ahead.
+    success: [{ kind: 'put', key: k, value: v, lease: BigInt(session.leaseId) }, ...probeRange],
+    // Already there: whose it is (lease, create revision), then who is ahead.
+    failure: [{ kind: 'range', key: k }, ...probeRange],
+  } as const;
   let ambiguous = false;
   const attempt = async () => {
     try {
-      return await client.kv.txn({
-        // Create only if absent: a retry, or a second call of this session, finds the key instead.
-        compare: [{ key: k, target: 'Create', result: 'Equal', create_revision: 0 }],
-        // Ours now, on the session's lease so that it vanishes with the session; then who is ahead.
-        success: [
-          { request_put: { key: k, value: Buffer.from(value), lease: session.leaseId } },
-          ...probeRange,
-        ],
-        // Already there: whose it is (lease, create revision), then who is ahead.
-        failure: [{ request_range: { key: k } }, ...probeRange],
-      });
+      return await txn(client, request);
     } catch (err) {
       if (mayHaveRun(err)) ambiguous = true;
       throw err;
     }
   };
-  let res: ITxnResponse;
+  let res: TxnResult;
   try {
     res = await (patience ? retryUntilAborted(attempt, patience) : retryIdempotent(attempt));
   } catch (err) {
@@ -108,30 +107,24 @@ export async function createOrGet(
     if (ambiguous && session.isActive) await deleteOwnedBy(session, key, failure);
     throw failure;
   }
-  const revision = BigInt(res.header.revision);
-  const probeResponse = res.responses[1]?.response_range;
-  const probed = (probeResponse?.kvs ?? []).map(toKeyValue);
-  const probedCount = probe && probeResponse ? Number(probeResponse.count) : 0;
+  const revision = res.revision;
+  const probedOp = res.responses[1];
+  const probed = probe && probedOp?.kind === 'range' ? probedOp.kvs : [];
+  const probedCount = probe && probedOp?.kind === 'range' ? Number(probedOp.count) : 0;
   if (res.succeeded) {
     const kv: KeyValue = {
       key,
-      value: Buffer.from(value),
+      value: v,
       createRevision: revision,
       modRevision: revision,
       leaseId: session.leaseId,
     };
-    return { created: true, kv, probed: probe ? probed : [], probedCount, revision };
+    return { created: true, kv, probed, probedCount, revision };
   }
-  const existing = res.responses[0]?.response_range.kvs[0];
-  if (!existing) throw new Error(`etcd returned no key for "${key}" from the else branch of its transaction`);
-  const kv = toKeyValue(existing);
-  return {
-    created: ambiguous && kv.leaseId === session.leaseId,
-    kv,
-    probed: probe ? probed : [],
-    probedCount,
-    revision,
-  };
+  const own = res.responses[0];
+  const kv = own?.kind === 'range' ? own.kvs[0] : undefined;
+  if (!kv) throw new Error(`etcd returned no key for "${key}" from the else branch of its transaction`);
+  return { created: ambiguous && kv.leaseId === session.leaseId, kv, probed, probedCount, revision };
 }
 
 /**
@@ -145,12 +138,12 @@ async function deleteOwnedBy(session: Session, key: string, failure: Error): Pro
     // Patient for a while: the connection that lost the reply is often being replaced right now.
     await retryUntilAborted(
       () =>
-        session.client.kv.txn({
-          compare: [{ key: k, target: 'Lease', result: 'Equal', lease: session.leaseId }],
-          success: [{ request_delete_range: { key: k } }],
+        txn(session.client, {
+          compare: [{ key: k, target: 'Lease', result: 'Equal', operand: BigInt(session.leaseId) }],
+          success: [{ kind: 'deleteRange', key: k }],
           failure: [],
         }),
-      AbortSignal.any([session.signal, AbortSignal.timeout(CLEANUP_PATIENCE_MS)]),
+      [session.signal, AbortSignal.timeout(CLEANUP_PATIENCE_MS)],
     );
   } catch (cleanup) {
     addSuppressed(failure, cleanup);
@@ -210,9 +203,9 @@ export async function deleteIfCreated(
   try {
     const res = await retryIdempotent(
       () =>
-        client.kv.txn({
-          compare: [{ key: k, target: 'Create', result: 'Equal', create_revision: rev.toString() }],
-          success: [{ request_delete_range: { key: k } }],
+        txn(client, {
+          compare: [{ key: k, target: 'Create', result: 'Equal', operand: rev }],
+          success: [{ kind: 'deleteRange', key: k }],
           failure: [],
         }),
       signal,

@@ -2,7 +2,7 @@ import type { DiagnosticsOrigin } from '../diagnostics/events.js';
 import { type EnqueueTrace, type HoldTrace, traceEnqueue } from './trace.js';
 import { EtcdConcurrencyError, leaseHex } from '../errors.js';
 import type { Session } from '../session/session.js';
-import { eitherSignal, untilAborted } from '../etcd/abort.js';
+import { untilAborted } from '../etcd/abort.js';
 import { PrefixMirror } from './mirror.js';
 import { keyGone, waitOnMirror } from './mirror-wait.js';
 import { claimChain, waitInChain } from './chain-wait.js';
@@ -93,7 +93,7 @@ export async function enqueue<H>(req: EnqueueRequest, build: (ticket: Ticket) =>
   begin(req);
   const trace = traceEnqueue(req.origin);
   // A caller that waits anyway rides out an etcd outage until its signal or its session ends.
-  const patience = eitherSignal(session.signal, signal);
+  const patience = signal ? [session.signal, signal] : [session.signal];
   const probe: Probe = req.exclusive ? { prefix: req.prefix, limit: 2, newest: true } : req.probe;
   const own = await createOwnKey({ ...req, probe }, patience);
   const key = own.kv.key;
@@ -258,7 +258,10 @@ async function abandon(
  * for ours: a unique-key maker is asked again (a collision of two processes in one nanosecond
  * slot); a fixed key on a foreign lease means two sessions share an identity.
  */
-async function createOwnKey(req: EnqueueRequest, patience: AbortSignal | undefined): Promise<OwnKey> {
+async function createOwnKey(
+  req: EnqueueRequest,
+  patience: readonly AbortSignal[] | undefined,
+): Promise<OwnKey> {
   for (let attempt = 0; ; attempt++) {
     const key = typeof req.key === 'string' ? req.key : req.key();
     const own = await createOrGet(req.session, key, req.value, { patience, probe: req.probe });

@@ -3,7 +3,7 @@ import { translateError } from '../etcd/etcd-errors.js';
 import { prefixOf, uniqueKey, validateName } from '../queue/keys.js';
 import { validateSession } from '../session/validate.js';
 import { PrefixMirror } from '../queue/mirror.js';
-import { eitherSignal, untilAborted } from '../etcd/abort.js';
+import { untilAborted } from '../etcd/abort.js';
 import { enqueue, type EnqueueRequest, tryEnqueue, type ReadyPredicate } from '../queue/queue.js';
 import { type Probe } from '../queue/guarded.js';
 import { retryIdempotent, retryUntilAborted } from '../etcd/retry.js';
@@ -101,7 +101,7 @@ export class Semaphore {
     signal?.throwIfAborted();
     this.session.throwIfEnded();
     // Patient like the wait itself: an etcd outage during the first check is ridden out too.
-    const patience = eitherSignal(this.session.signal, signal);
+    const patience = signal ? [this.session.signal, signal] : [this.session.signal];
     await untilAborted(this.verify(patience), signal, this.session.signal);
     return enqueue(
       { ...this.request(weight, value), signal },
@@ -230,7 +230,7 @@ export class Semaphore {
    * Makes sure etcd's `permits` for this name is ours: creates the bare key if absent, else reads
    * it, in one transaction. Cached once it succeeds; a failure is retried by the next call.
    */
-  private verify(patience?: AbortSignal): Promise<void> {
+  private verify(patience?: readonly AbortSignal[]): Promise<void> {
     if (!this.verified) {
       const check = this.checkConfig(patience);
       this.verified = check;
@@ -241,7 +241,7 @@ export class Semaphore {
     return this.verified;
   }
 
-  private async checkConfig(patience: AbortSignal | undefined): Promise<void> {
+  private async checkConfig(patience: readonly AbortSignal[] | undefined): Promise<void> {
     const client = this.session.client;
     const k = Buffer.from(this.name);
     let stored: string | undefined;

@@ -402,14 +402,22 @@ describe('Election', () => {
     const election = new Election(session, name);
     const hold = await election.campaign('v');
     const observer = etcd.client();
-    // Make every KV call of this client fail, as if etcd were unreachable, once.
-    const kv = broken.kv as unknown as { txn: (...args: unknown[]) => Promise<unknown> };
-    const txn = kv.txn.bind(kv);
-    kv.txn = () => Promise.reject(new Error('etcd is unreachable (simulated)'));
+    // Make every KV call of this client fail, as if etcd were unreachable: etcd3's calls and the
+    // library's lean transactions (src/etcd/txn.ts) all go through the pool's withConnection.
+    const pool = (
+      broken as unknown as {
+        pool: { withConnection: (service: string, ...rest: unknown[]) => Promise<unknown> };
+      }
+    ).pool;
+    const withConnection = pool.withConnection.bind(pool);
+    pool.withConnection = (service, ...rest) =>
+      service === 'KV'
+        ? Promise.reject(new Error('etcd is unreachable (simulated)'))
+        : withConnection(service, ...rest);
     await expect(election.resign()).rejects.toThrow('unreachable');
     expect(await keysUnder(observer, `${name}/`)).toEqual([hold.key]);
     expect(election.isLeader).toBe(false);
-    kv.txn = txn;
+    pool.withConnection = withConnection;
     // Still allowed: the key of this term is still ours, and the guard proves it.
     await election.proclaim('w');
     expect(await observer.get(hold.key).string()).toBe('w');
