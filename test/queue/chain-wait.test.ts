@@ -5,6 +5,7 @@ import { PrefixMirror } from '../../src/queue/mirror.js';
 import { keysUnder, useEtcd, waitForKeys } from '../support/clients.js';
 import { sharedEtcdEndpoints } from '../support/etcd.js';
 import { uniquePrefix } from '../support/prefix.js';
+import { stillPending } from '../support/promises.js';
 import { startProxy } from '../support/proxy.js';
 
 /**
@@ -14,18 +15,6 @@ import { startProxy } from '../support/proxy.js';
  */
 const etcd = useEtcd();
 
-async function pending(promise: Promise<unknown>, ms: number): Promise<boolean> {
-  const marker = Symbol('pending');
-  const winner = await Promise.race([
-    promise.then(
-      () => 'settled',
-      () => 'settled',
-    ),
-    new Promise((r) => setTimeout(() => r(marker), ms)),
-  ]);
-  return winner === marker;
-}
-
 describe('the chain wait (one waiter per client)', () => {
   it('waits without mirroring the prefix and takes the lock when the holder releases', async () => {
     const name = `${uniquePrefix('chain')}m`;
@@ -34,7 +23,7 @@ describe('the chain wait (one waiter per client)', () => {
     const waiting = new Mutex(await etcd.session(client), name).lock();
     await waitForKeys(etcd.client(), `${name}/`, 2);
     expect(PrefixMirror.exists(client, `${name}/`)).toBe(false);
-    expect(await pending(waiting, 200)).toBe(true);
+    expect(await stillPending(waiting, 200)).toBe(true);
     await holder.release();
     const hold = await waiting;
     expect(hold.isHeld).toBe(true);
@@ -55,7 +44,7 @@ describe('the chain wait (one waiter per client)', () => {
     await expect(second).rejects.toThrow('gave up');
     await waitForKeys(etcd.client(), `${name}/`, 2, { exactly: true });
     // The key just ahead of the third went; the holder is still there: it must go on waiting.
-    expect(await pending(third, 300)).toBe(true);
+    expect(await stillPending(third, 300)).toBe(true);
     expect(holder.isHeld).toBe(true);
     await holder.release();
     const hold = await third;

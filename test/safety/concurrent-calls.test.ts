@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { Election, LockedError, Mutex } from '../../src/index.js';
 import { keysUnder, useEtcd, waitForKeys } from '../support/clients.js';
 import { uniquePrefix } from '../support/prefix.js';
+import { stillPending } from '../support/promises.js';
 
 /**
  * Issue 12, bugs 3, 7 and 8: two calls of one session that overlap. A session has one key per
@@ -9,19 +10,6 @@ import { uniquePrefix } from '../support/prefix.js';
  * etcd, end another caller's wait, or hang.
  */
 const etcd = useEtcd();
-
-/** Whether `promise` is still pending after `ms`. */
-async function stillPending(promise: Promise<unknown>, ms: number): Promise<boolean> {
-  const marker = Symbol('pending');
-  const winner = await Promise.race([
-    promise.then(
-      () => 'settled',
-      () => 'settled',
-    ),
-    new Promise((r) => setTimeout(() => r(marker), ms)),
-  ]);
-  return winner === marker;
-}
 
 describe('overlapping calls of one session (issue 12)', () => {
   it('bug 3: lock() during a release of the same session waits for it and queues anew', async () => {
