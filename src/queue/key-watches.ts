@@ -172,3 +172,11 @@ export function keyDeletes(client: Etcd3, key: string): KeyDeletes {
   }
   return w.use();
 }
+
+/**
+ * How many key watches `client` has open (in use or lingering): for tests.
+ * @internal
+ */
+export function openKeyWatches(client: Etcd3): number {
+  return clientState(client).peek(WATCHES)?.size ?? 0;
+}
