@@ -78,10 +78,14 @@ export interface Blocked {
  * The revision-ordered queue every waiting primitive is built on:
  * 1. one transaction creates the own key on the session's lease (or finds it) and reads the keys
  *    ahead: uncontended, that decides, and no watch is opened;
- * 2. otherwise the prefix's mirror catches up with that revision, so every key ahead is known;
+ * 2. otherwise an exclusive contender that is its client's only waiter in this queue watches
+ *    just the key ahead of it (./chain-wait.ts: what a release costs does not grow with the
+ *    number of clients), and every other one waits on the prefix's mirror, caught up with that
+ *    revision, so every key ahead is known;
  * 3. the wait ends when `isReady` holds, re-checked only when a key ahead is deleted.
- * No polling, no timers. An abort, the session's end or the own key's deletion ends the wait;
- * on abort the own key is deleted (guarded by its create revision) before the promise rejects.
+ * No polling, no timers. An abort, the session's end or the own key's deletion ends the wait (in
+ * the chain, the own key's deletion is found when the key ahead goes); on abort the own key is
+ * deleted (guarded by its create revision) before the promise rejects.
  *
  * Success is reported only while it is true: the session's loss deadline has not passed (a
  * process that was paused may handle a watch event before its deadline timer) and the own key
