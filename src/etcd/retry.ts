@@ -52,7 +52,8 @@ export async function retryUntilAborted<T>(
 }
 
 /** Resolves after `ms`, or rejects with the reason of the first of `signals` to abort. */
-function pause(ms: number, signals: readonly AbortSignal[]): Promise<void> {
+/** Resolves after `ms`, or rejects with the reason of the first of `signals` to abort (timer cleared). */
+export function pause(ms: number, signals: readonly AbortSignal[]): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     const aborted = signals.find((s) => s.aborted);
     if (aborted) {

@@ -2,8 +2,7 @@ import type { Etcd3, IRangeRequest, IRangeResponse } from 'etcd3';
 import { clientState, slotKey } from '../etcd/client-state.js';
 import { translateError } from '../etcd/etcd-errors.js';
 import { type KeyValue, prefixRangeEnd, toKeyValue } from '../etcd/kv.js';
-import { retryUntilAborted } from '../etcd/retry.js';
-import { untilAborted } from '../etcd/abort.js';
+import { pause, retryUntilAborted } from '../etcd/retry.js';
 import { keyDeletes } from './key-watches.js';
 import type { Session } from '../session/session.js';
 import { keyGone } from './mirror-wait.js';
@@ -191,13 +190,13 @@ async function readAtLeast(
 ): Promise<IRangeResponse> {
   const { client, patience } = wait;
   try {
-    for (const pause of LAGGING_MEMBER_PAUSES_MS) {
+    for (const gap of LAGGING_MEMBER_PAUSES_MS) {
       const local = await retryUntilAborted(
         () => client.kv.range({ ...request, serializable: true }),
         patience,
       );
       if (BigInt(local.header.revision) >= atLeast) return local;
-      await delay(pause, patience);
+      await pause(gap, patience);
     }
     return await retryUntilAborted(
       () => client.kv.range(request, { deadline: Date.now() + LINEARIZABLE_READ_DEADLINE_MS }),
@@ -219,16 +218,7 @@ function abortedBy(signals: readonly AbortSignal[]): Error | undefined {
   return aborted ? (aborted.reason as Error) : undefined;
 }
 
-function delay(ms: number, signals: readonly AbortSignal[]): Promise<void> {
-  return untilAborted(
-    new Promise<void>((resolve) => {
-      setTimeout(resolve, ms).unref();
-    }),
-    ...signals,
-  );
-}
-
-const CHAINS = slotKey<Map<string, number>>('chain waiters');
+const CHAINS = slotKey<Set<string>>('chain waiters');
 
 /**
  * Claims the chain for `prefix` on `client` if nobody of this client waits in it: a client with
@@ -236,9 +226,9 @@ const CHAINS = slotKey<Map<string, number>>('chain waiters');
  * release whatever the number of its waiters). Returns the release of the claim, or undefined.
  */
 export function claimChain(client: Etcd3, prefix: string): (() => void) | undefined {
-  const chains = clientState(client).slot(CHAINS, () => new Map<string, number>());
+  const chains = clientState(client).slot(CHAINS, () => new Set<string>());
   if (chains.has(prefix)) return undefined;
-  chains.set(prefix, 1);
+  chains.add(prefix);
   return () => {
     chains.delete(prefix);
   };
